@@ -1,0 +1,155 @@
+"""``pop2piano-bridge doctor``: what is installed, where the model is, which MIDI ports exist.
+
+Each check is gathered into a :class:`Check` (no printing here) so the CLI renders
+them and tests can read them.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import sys
+from dataclasses import dataclass
+
+from bridge import __version__
+from bridge.engine.model import DEFAULT_MODEL, offline
+
+OK, WARN, MISSING = "ok", "warn", "missing"
+
+PACKAGES = (
+    ("torch", True, "pip install torch"),
+    ("transformers", True, "pip install transformers"),
+    ("librosa", True, "pip install librosa"),
+    ("resampy", True, "pip install resampy (the model's kaiser_best resampling needs it)"),
+    ("soundfile", True, "pip install soundfile"),
+    ("numpy", True, "pip install numpy"),
+    ("scipy", True, "pip install scipy"),
+    ("mido", True, "pip install mido"),
+    ("python-rtmidi", False, "pip install python-rtmidi (needed for live MIDI)"),
+    ("python-osc", True, "pip install python-osc"),
+    ("pretty_midi", False, "optional: only the reference recipe uses it"),
+    ("essentia", False, "pip install essentia (Linux/macOS; the reference beat tracker)"),
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the report: what, how it stands, details, and what to do if not ok."""
+
+    name: str
+    status: str
+    detail: str
+    advice: str = ""
+
+
+def package_checks() -> list[Check]:
+    checks = [Check("python", OK, f"{platform.python_version()} on {platform.system()} {platform.machine()}")]
+    for dist, required, advice in PACKAGES:
+        try:
+            version = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            checks.append(Check(dist, MISSING if required else WARN, "not installed", advice))
+            continue
+        checks.append(Check(dist, OK, version))
+    try:
+        import soundfile
+
+        checks.append(Check("libsndfile", OK, soundfile.__libsndfile_version__))
+    except (ImportError, OSError) as exc:
+        checks.append(Check("libsndfile", MISSING, str(exc), "pip install --force-reinstall soundfile"))
+    return checks
+
+
+def device_check() -> Check:
+    try:
+        import torch
+    except ImportError:
+        return Check("device", MISSING, "torch is not installed", "pip install torch")
+    if torch.cuda.is_available():
+        return Check("device", OK, f"cuda ({torch.cuda.get_device_name(0)})")
+    return Check("device", OK, f"cpu ({torch.get_num_threads()} threads); no CUDA device found")
+
+
+def model_check(model: str = DEFAULT_MODEL) -> Check:
+    """Where the weights are, without downloading anything."""
+    if os.path.isdir(model):
+        present = [n for n in ("config.json", "vocab.json", "model.safetensors", "pytorch_model.bin")
+                   if os.path.exists(os.path.join(model, n))]
+        weights = {"model.safetensors", "pytorch_model.bin"} & set(present)
+        if {"config.json", "vocab.json"} <= set(present) and weights:
+            return Check("model", OK, f"local folder {os.path.abspath(model)}")
+        return Check("model", MISSING, f"folder {model} is incomplete (has {', '.join(present) or 'nothing'})",
+                     "copy a full download of sweetcocoa/pop2piano into it")
+    try:
+        from huggingface_hub import constants, try_to_load_from_cache
+    except ImportError:
+        return Check("model", MISSING, "huggingface_hub is not installed", "pip install huggingface_hub")
+    mode = "offline (HF_HUB_OFFLINE)" if offline() else "online"
+    cached = try_to_load_from_cache(model, "config.json")
+    if isinstance(cached, str):
+        return Check("model", OK, f"{model} cached in {os.path.dirname(cached)} ({mode})")
+    advice = (
+        f"run `huggingface-cli download {model}` on a connected machine and copy {constants.HF_HUB_CACHE} here, "
+        "or pass --model DIR"
+    )
+    if offline():
+        return Check("model", MISSING, f"{model} is not in the HF cache {constants.HF_HUB_CACHE} ({mode})", advice)
+    return Check("model", WARN, f"{model} is not cached yet; the first conversion downloads it ({mode})", advice)
+
+
+def beat_tracker_check() -> Check:
+    from bridge.engine.beats import essentia_available
+
+    if essentia_available():
+        return Check("beat tracker", OK, "essentia RhythmExtractor2013 (multifeature)")
+    return Check("beat tracker", WARN, "essentia is not installed: clips get a fixed 120 BPM grid",
+                 "pip install essentia (no Windows wheels; see docs/troubleshooting.md)")
+
+
+def midi_checks() -> list[Check]:
+    """Compiled rtmidi APIs and the output ports each one sees right now."""
+    try:
+        import rtmidi
+    except ImportError:
+        return [Check("midi", WARN, "python-rtmidi is not installed", "pip install python-rtmidi")]
+    checks = []
+    for api in rtmidi.get_compiled_api():
+        name = rtmidi.get_api_display_name(api)
+        try:
+            out = rtmidi.MidiOut(rtapi=api)
+            ports = out.get_ports()
+            out.delete()
+        except (rtmidi.SystemError, rtmidi.RtMidiError, RuntimeError) as exc:
+            checks.append(Check(f"midi api {name}", WARN, f"not usable now: {exc}", _midi_advice(api)))
+            continue
+        detail = f"{len(ports)} output port(s)" + (f": {', '.join(ports)}" if ports else "")
+        checks.append(Check(f"midi api {name}", OK, detail))
+    if not checks:
+        checks.append(Check("midi", WARN, "python-rtmidi has no MIDI API compiled in", "reinstall python-rtmidi"))
+    if sys.platform == "win32":
+        checks.append(Check("virtual ports", WARN, "Windows has no virtual MIDI ports",
+                            "install loopMIDI and create a port named 'Pop2Piano Bridge'"))
+    return checks
+
+
+def _midi_advice(api: int) -> str:
+    import rtmidi
+
+    if api == rtmidi.API_UNIX_JACK:
+        return "start a JACK server (e.g. `jackd -d dummy`) to use JACK ports"
+    if api == rtmidi.API_LINUX_ALSA:
+        return "load the ALSA sequencer (`sudo modprobe snd-seq`) to use ALSA ports"
+    return ""
+
+
+def run_checks(model: str = DEFAULT_MODEL) -> list[Check]:
+    """Everything ``doctor`` reports, in display order."""
+    return [
+        Check("pop2piano-bridge", OK, __version__),
+        *package_checks(),
+        device_check(),
+        model_check(model),
+        beat_tracker_check(),
+        *midi_checks(),
+    ]

@@ -1,0 +1,106 @@
+"""Reading a clip range of an audio file as mono float32, without decoding the rest.
+
+libsndfile (through ``soundfile``) reads WAV, AIFF, FLAC, OGG/Vorbis, Opus and MP3 and
+seeks by frames, so only the requested range is decoded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile as sf
+
+from bridge.errors import BadRange, NotAudio, NotFound
+
+log = logging.getLogger(__name__)
+
+# Ranges may overshoot the file end by this much (DAW item lengths are rounded).
+RANGE_TOLERANCE_S = 0.05
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What the file header says."""
+
+    path: str
+    sample_rate: int
+    channels: int
+    frames: int
+    format: str
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate if self.sample_rate else 0.0
+
+
+@dataclass(frozen=True)
+class Clip:
+    """Mono samples of the requested range, and where they came from."""
+
+    samples: np.ndarray
+    sample_rate: int
+    start: float
+    duration: float
+    info: AudioInfo
+
+
+def probe(path: str) -> AudioInfo:
+    """Open ``path`` and read its header, mapping failures to clear errors."""
+    if not os.path.exists(path):
+        raise NotFound(f"audio file not found: {path}")
+    if not os.path.isfile(path):
+        raise NotAudio(f"not a regular file: {path}")
+    try:
+        info = sf.info(path)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise NotAudio(f"not a readable audio file: {path} ({_short(exc)})") from None
+    if info.frames <= 0 or info.samplerate <= 0:
+        raise NotAudio(f"audio file holds no samples: {path}")
+    return AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames), str(info.format))
+
+
+def resolve_range(info: AudioInfo, start: float, duration: float) -> tuple[int, int]:
+    """Frame range for ``start``/``duration`` seconds (duration 0 = to the end); checks bounds."""
+    if not np.isfinite(start) or not np.isfinite(duration):
+        raise BadRange("start and duration must be finite numbers")
+    if start < 0 or duration < 0:
+        raise BadRange(f"start ({start:g} s) and duration ({duration:g} s) must not be negative")
+    total = info.duration
+    if start >= total:
+        raise BadRange(f"start {start:g} s is past the end of the file ({total:.3f} s)")
+    end = total if duration == 0 else start + duration
+    if end > total + RANGE_TOLERANCE_S:
+        raise BadRange(f"range {start:g}–{end:g} s runs past the end of the file ({total:.3f} s)")
+    first = int(round(start * info.sample_rate))
+    last = min(info.frames, int(round(end * info.sample_rate)))
+    if last <= first:
+        raise BadRange(f"range {start:g}–{end:g} s holds no samples")
+    return first, last
+
+
+def read_clip(path: str, start: float = 0.0, duration: float = 0.0) -> Clip:
+    """Decode only the requested range and mix it down to mono (mean of channels)."""
+    info = probe(path)
+    first, last = resolve_range(info, start, duration)
+    try:
+        with sf.SoundFile(path) as handle:
+            if first:
+                handle.seek(first)
+            data = handle.read(last - first, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise NotAudio(f"could not decode {path}: {_short(exc)}") from None
+    if data.shape[0] == 0:
+        raise NotAudio(f"could not decode any samples from {path}")
+    mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    mono = np.ascontiguousarray(mono, dtype=np.float32)
+    if not np.all(np.isfinite(mono)):
+        log.warning("replacing NaN/inf samples in %s with silence", path)
+        mono = np.nan_to_num(mono, nan=0.0, posinf=0.0, neginf=0.0)
+    return Clip(mono, info.sample_rate, first / info.sample_rate, (last - first) / info.sample_rate, info)
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

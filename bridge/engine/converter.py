@@ -1,0 +1,193 @@
+"""The conversion engine: one warm model, many clips, streamed chunk by chunk.
+
+``Converter.convert`` runs the pipeline read → beats → features → generate → decode.
+It reports progress, checks a cancel flag between generation batches and hands each
+chunk's notes to ``on_chunk`` as soon as they exist, so a caller can stream them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import threading
+from collections.abc import Callable, Sequence
+
+import librosa
+import numpy as np
+
+from bridge.engine.audio import read_clip
+from bridge.engine.beats import TRACKER_SAMPLE_RATE, track_beats
+from bridge.engine.features import FeatureExtractor, FeatureSettings
+from bridge.engine.model import DEFAULT_MODEL, LoadedModel, load, resolve
+from bridge.engine.timing import ChunkGrid, chunk_grid, to_session
+from bridge.engine.tokens import DEFAULT_VELOCITY, StepNote, TokenVocab, decode_chunk
+from bridge.engine.types import Arrangement, ChunkNotes, ClipRequest, Note, Progress
+from bridge.errors import BadRequest, Cancelled, UnknownComposer
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[Progress], None]
+ChunkCallback = Callable[[ChunkNotes], None]
+
+DEFAULT_BATCH_SIZE = 8
+MIN_TEMPO, MAX_TEMPO = 1.0, 960.0
+MIN_PLAYRATE, MAX_PLAYRATE = 0.01, 100.0
+# Progress share of each stage; generation takes the rest.
+_READ, _BEATS, _FEATURES = 0.03, 0.12, 0.18
+
+
+def validate_request(request: ClipRequest, composers: Sequence[str]) -> None:
+    """Reject requests that cannot be right, before any work is done. Pure."""
+    if not isinstance(request.path, str) or not request.path:
+        raise BadRequest("an audio path is required")
+    if not (math.isfinite(request.playrate) and MIN_PLAYRATE <= request.playrate <= MAX_PLAYRATE):
+        raise BadRequest(f"playrate must be between {MIN_PLAYRATE} and {MAX_PLAYRATE}, got {request.playrate:g}")
+    if request.tempo is not None and not (math.isfinite(request.tempo) and MIN_TEMPO <= request.tempo <= MAX_TEMPO):
+        raise BadRequest(f"tempo must be between {MIN_TEMPO:g} and {MAX_TEMPO:g} BPM, got {request.tempo:g}")
+    if request.composer not in composers:
+        raise UnknownComposer(f"unknown composer {request.composer!r}; choose one of {', '.join(composers)}")
+
+
+def step_notes_to_session(notes: Sequence[StepNote], grid: ChunkGrid, playrate: float) -> list[Note]:
+    """Map step-grid notes to session seconds; drop notes that end up without length. Pure."""
+    result = []
+    for n in notes:
+        start = to_session(grid.step_time(n.onset), playrate)
+        end = to_session(grid.step_time(n.offset), playrate)
+        if end > start:
+            result.append(Note(n.pitch, start, end, n.velocity))
+    return result
+
+
+class Converter:
+    """Loads Pop2Piano once and converts many clips with it (not thread-safe: one job at a time)."""
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        device: str | None = None,
+        revision: str | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> None:
+        self.loaded: LoadedModel = load(resolve(model, revision), device)
+        folder = self.loaded.source.folder
+        self.features = FeatureExtractor(FeatureSettings.from_model_dir(folder))
+        self.vocab = TokenVocab(self.loaded.encoder)
+        self.velocity = _default_velocity(folder)
+        self.batch_size = max(1, int(batch_size))
+
+    @property
+    def composers(self) -> list[str]:
+        """Composer style names, in the model's token order (composer1 … composer21)."""
+        return sorted(self.loaded.composers, key=lambda name: self.loaded.composers[name])
+
+    @property
+    def model_id(self) -> str:
+        return self.loaded.source.model_id
+
+    @property
+    def revision(self) -> str:
+        return self.loaded.source.revision
+
+    def convert(
+        self,
+        request: ClipRequest,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+        on_chunk: ChunkCallback | None = None,
+    ) -> Arrangement:
+        """Convert one clip. Raises :class:`bridge.errors.BridgeError` subclasses on bad input."""
+        report = progress or (lambda _p: None)
+        validate_request(request, self.composers)
+        report(Progress(0.0, "reading"))
+        clip = read_clip(request.path, request.start, request.duration)
+        _check_cancel(cancel)
+
+        report(Progress(_READ, "beats"))
+        audio_44k = clip.samples
+        if clip.sample_rate != TRACKER_SAMPLE_RATE:
+            audio_44k = librosa.resample(clip.samples, orig_sr=clip.sample_rate, target_sr=TRACKER_SAMPLE_RATE)
+        fallback_bpm = request.tempo / request.playrate if request.tempo else None
+        beats = track_beats(audio_44k, fallback_bpm=fallback_bpm)
+        grid = chunk_grid(np.asarray(beats.times), self.features.settings.num_bars)
+        _check_cancel(cancel)
+
+        report(Progress(_BEATS, "features"))
+        model_audio = self.features.resample(audio_44k, TRACKER_SAMPLE_RATE)
+        mel = self.features.log_mel(self.features.chunk_audio(model_audio, grid))
+        _check_cancel(cancel)
+
+        count = mel.shape[0]
+        notes: list[Note] = []
+        report(Progress(_FEATURES, "generating", 0, count))
+        for first in range(0, count, self.batch_size):
+            _check_cancel(cancel)
+            rows = self._generate(mel[first : first + self.batch_size], request.composer)
+            for offset, row in enumerate(rows):
+                index = first + offset
+                steps = decode_chunk(
+                    row, self.vocab, index, grid.steps_per_chunk, self._cutoff_steps(), self.velocity
+                )
+                chunk_notes = step_notes_to_session(steps, grid, request.playrate)
+                notes.extend(chunk_notes)
+                if on_chunk:
+                    on_chunk(ChunkNotes(index, count, tuple(chunk_notes)))
+                done = index + 1
+                report(Progress(_FEATURES + (1 - _FEATURES) * done / count * 0.999, "generating", done, count))
+
+        notes.sort(key=lambda n: (n.start, n.pitch, n.end))
+        detected = beats.bpm * request.playrate
+        arrangement = Arrangement(
+            notes=notes,
+            beats=[to_session(t, request.playrate) for t in beats.times],
+            tempo=request.tempo or detected,
+            detected_tempo=detected,
+            tracker=beats.tracker,
+            composer=request.composer,
+            model_id=self.model_id,
+            model_revision=self.revision,
+            source=os.path.abspath(request.path),
+            start=clip.start,
+            duration=clip.duration,
+            playrate=request.playrate,
+            session_length=to_session(clip.duration, request.playrate),
+            chunks=count,
+            tempo_source="session" if request.tempo else "detected",
+            tracker_note=beats.note,
+        )
+        report(Progress(1.0, "done", count, count))
+        return arrangement
+
+    def _cutoff_steps(self) -> int:
+        """Steps after a chunk's start where its notes are cut: the recipe's 12 for 2 bars."""
+        return (self.features.settings.num_bars + 1) * 4
+
+    def _generate(self, mel: np.ndarray, composer: str) -> list[list[int]]:
+        import torch
+
+        with torch.inference_mode():
+            features = torch.from_numpy(mel).to(self.loaded.device)
+            ids = self.loaded.model.generate(
+                input_features=features,
+                composer=composer,
+                generation_config=self.loaded.generation_config_copy(),
+            )
+        return ids.cpu().tolist()
+
+
+def _check_cancel(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("the conversion was cancelled")
+
+
+def _default_velocity(folder: str) -> int:
+    """The tokenizer's ``default_velocity`` if its config names one (77 in the recipe)."""
+    path = os.path.join(folder, "tokenizer_config.json")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            value = json.load(handle).get("default_velocity", DEFAULT_VELOCITY)
+        return int(value) if 1 <= int(value) <= 127 else DEFAULT_VELOCITY
+    except (OSError, ValueError, TypeError, AttributeError):
+        return DEFAULT_VELOCITY

@@ -1,0 +1,160 @@
+"""Finding and loading Pop2Piano weights: a hub id through the HF cache, or a local folder.
+
+``HF_HUB_OFFLINE=1`` is honoured by ``huggingface_hub`` itself: only the cache is read.
+Every way of failing ends in one :class:`ModelUnavailable` that says how to get the weights.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.errors import ModelUnavailable
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "sweetcocoa/pop2piano"
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+_SNAPSHOT = re.compile(r"[\\/]snapshots[\\/]([0-9a-f]{40})[\\/]?$")
+
+HOW_TO_GET = (
+    "download it on a connected machine with "
+    "`huggingface-cli download {model}` (then copy the HF cache, or the folder, here) "
+    "and pass `--model DIR` for a folder"
+)
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where the weights are: the folder, the id users gave, and a revision for caching."""
+
+    folder: str
+    model_id: str
+    revision: str
+
+
+def offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def resolve(model: str = DEFAULT_MODEL, revision: str | None = None) -> ModelSource:
+    """Find the model folder: a local folder as is, a hub id through the HF cache."""
+    if os.path.isdir(model):
+        folder = os.path.abspath(model)
+        _check_folder(folder, model)
+        return ModelSource(folder, model, folder_revision(folder))
+    if _looks_like_path(model):
+        raise ModelUnavailable(f"model folder not found: {model}; " + HOW_TO_GET.format(model=DEFAULT_MODEL))
+    folder = _download(model, revision)
+    _check_folder(folder, model)
+    match = _SNAPSHOT.search(folder)
+    return ModelSource(folder, model, match.group(1) if match else folder_revision(folder))
+
+
+def _looks_like_path(model: str) -> bool:
+    """Hub ids are ``name`` or ``owner/name``; anything else was meant as a folder."""
+    return model.startswith(("/", ".", "~")) or "\\" in model or model.count("/") > 1 or os.path.exists(model)
+
+
+def _download(model: str, revision: str | None) -> str:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        folder = snapshot_download(model, revision=revision, allow_patterns=["*.json", "*.safetensors"])
+        if not any(os.path.exists(os.path.join(folder, name)) for name in WEIGHT_FILES):
+            folder = snapshot_download(model, revision=revision, allow_patterns=["*.json", "pytorch_model.bin"])
+    except LocalEntryNotFoundError:
+        where = "HF_HUB_OFFLINE is set and it is not in the HF cache" if offline() else "it could not be downloaded"
+        raise ModelUnavailable(f"model {model!r} is not available: {where}; " + HOW_TO_GET.format(model=model)) from None
+    except (HfHubHTTPError, OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelUnavailable(
+            f"model {model!r} is not available ({first}); " + HOW_TO_GET.format(model=model)
+        ) from None
+    return str(folder)
+
+
+def _check_folder(folder: str, model: str) -> None:
+    missing = [n for n in ("config.json", "vocab.json") if not os.path.exists(os.path.join(folder, n))]
+    if not any(os.path.exists(os.path.join(folder, n)) for n in WEIGHT_FILES):
+        missing.append("model.safetensors or pytorch_model.bin")
+    if missing:
+        raise ModelUnavailable(
+            f"model folder {folder} is incomplete (missing {', '.join(missing)}); " + HOW_TO_GET.format(model=model)
+        )
+
+
+def folder_revision(folder: str) -> str:
+    """A content fingerprint for a plain folder: changes whenever config or weights change."""
+    match = _SNAPSHOT.search(folder)
+    if match:
+        return match.group(1)
+    digest = hashlib.sha256()
+    for name in ("config.json", "generation_config.json", "vocab.json", *WEIGHT_FILES):
+        path = os.path.join(folder, name)
+        if not os.path.exists(path):
+            continue
+        digest.update(name.encode())
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return "sha256:" + digest.hexdigest()[:16]
+
+
+def pick_device(requested: str | None = None) -> str:
+    """``cuda`` where present, else ``cpu``, unless the caller names one."""
+    import torch
+
+    if requested:
+        return requested
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@dataclass
+class LoadedModel:
+    """The model in memory, with the settings read from its folder."""
+
+    source: ModelSource
+    model: Any
+    generation_config: Any
+    encoder: dict[str, int]
+    composers: dict[str, int]
+    device: str
+
+    def generation_config_copy(self) -> Any:
+        """A private copy per call: ``generate()`` writes its kwargs into the config it is given."""
+        return copy.deepcopy(self.generation_config)
+
+
+def load(source: ModelSource, device: str | None = None) -> LoadedModel:
+    """Load weights and settings from a resolved folder."""
+    from transformers import Pop2PianoForConditionalGeneration
+    from transformers.utils import logging as hf_logging
+
+    device = pick_device(device)
+    try:
+        with open(os.path.join(source.folder, "vocab.json"), encoding="utf-8") as handle:
+            encoder = {str(k): int(v) for k, v in json.load(handle).items()}
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()
+        try:
+            model = Pop2PianoForConditionalGeneration.from_pretrained(source.folder)
+        finally:
+            hf_logging.set_verbosity(verbosity)
+    except (OSError, ValueError, RuntimeError, json.JSONDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelUnavailable(f"could not load the model from {source.folder}: {first}") from None
+    model = model.to(device).eval()
+    generation_config = model.generation_config
+    composers = dict(getattr(generation_config, "composer_to_feature_token", {}) or {})
+    if not composers:
+        raise ModelUnavailable(f"{source.folder}/generation_config.json has no composer_to_feature_token")
+    log.info("loaded %s (revision %s) on %s", source.model_id, source.revision, device)
+    return LoadedModel(source, model, generation_config, encoder, composers, device)

@@ -1,0 +1,113 @@
+"""Pop2Piano token ids → notes on the step grid. Pure: no I/O, no model, no MIDI library.
+
+Token families (from the model's ``vocab.json``, keys ``"{value}_TOKEN_{TYPE}"``):
+SPECIAL (0 pad, 1 eos), NOTE (pitch), VELOCITY (0 = note-off mode, 1 = note-on mode)
+and TIME (a step index relative to the chunk start). The semantics follow
+``Pop2PianoTokenizer.relative_tokens_ids_to_notes`` on valid sequences, with three
+differences that keep it from crashing or inventing time: a row without EOS is read
+to its end, unknown ids are skipped (the stock tokenizer reads them as "time -1"),
+and nothing here builds zero-length MIDI notes (times are mapped by the caller).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+SPECIAL, NOTE, VELOCITY, TIME, UNKNOWN = 0, 1, 2, 3, 4
+_TYPES = {"TOKEN_SPECIAL": SPECIAL, "TOKEN_NOTE": NOTE, "TOKEN_VELOCITY": VELOCITY, "TOKEN_TIME": TIME}
+_KEY = re.compile(r"^(-?\d+)_(TOKEN_[A-Z]+)$")
+EOS_VALUE = 1
+DEFAULT_VELOCITY = 77
+
+
+@dataclass(frozen=True)
+class StepNote:
+    """A note as step indices on the chunk grid (onset < offset always)."""
+
+    onset: int
+    offset: int
+    pitch: int
+    velocity: int
+
+
+class TokenVocab:
+    """Lookup tables id → (type, value), built once from ``vocab.json``'s mapping."""
+
+    def __init__(self, encoder: Mapping[str, int]) -> None:
+        size = max(encoder.values(), default=-1) + 1
+        self.types = np.full(size, UNKNOWN, dtype=np.int8)
+        self.values = np.zeros(size, dtype=np.int64)
+        for key, token_id in encoder.items():
+            match = _KEY.match(key)
+            if not match or match.group(2) not in _TYPES or token_id < 0:
+                continue
+            self.types[token_id] = _TYPES[match.group(2)]
+            self.values[token_id] = int(match.group(1))
+        notes = self.values[self.types == NOTE]
+        self.pitch_slots = int(notes.max()) + 1 if notes.size else 128
+
+    def lookup(self, token_id: int) -> tuple[int, int]:
+        if 0 <= token_id < self.types.size:
+            return int(self.types[token_id]), int(self.values[token_id])
+        return UNKNOWN, 0
+
+
+def decode_row(
+    ids: Iterable[int],
+    vocab: TokenVocab,
+    start_step: int,
+    cutoff_step: int | None,
+    velocity: int = DEFAULT_VELOCITY,
+) -> list[StepNote]:
+    """Decode one chunk's generated ids into notes on the global step grid.
+
+    ``start_step`` is the chunk's first step; TIME tokens add to it and are clamped at
+    ``cutoff_step``. Notes still sounding at the end are closed at the later of the
+    last time and the cutoff (at least one step long), as the reference does.
+    """
+    current = start_step
+    mode = 0
+    onsets: list[int | None] = [None] * (vocab.pitch_slots + 1)
+    notes: list[StepNote] = []
+    for token_id in ids:
+        kind, value = vocab.lookup(int(token_id))
+        if kind == SPECIAL:
+            if value == EOS_VALUE:
+                break
+        elif kind == TIME:
+            current += value
+            if cutoff_step is not None:
+                current = min(current, cutoff_step)
+        elif kind == VELOCITY:
+            mode = value
+        elif kind == NOTE and 0 <= value < len(onsets):
+            onset = onsets[value]
+            if onset is None:
+                onsets[value] = current
+            elif onset < current:
+                notes.append(StepNote(onset, current, value, velocity))
+                onsets[value] = None if mode == 0 else current
+    for pitch, onset in enumerate(onsets):
+        if onset is None:
+            continue
+        cutoff = onset + 1 if cutoff_step is None else max(cutoff_step, onset + 1)
+        notes.append(StepNote(onset, max(current, cutoff), pitch, velocity))
+    notes.sort(key=lambda n: (n.onset, n.offset, n.pitch))
+    return notes
+
+
+def decode_chunk(
+    ids: Sequence[int],
+    vocab: TokenVocab,
+    chunk_index: int,
+    steps_per_chunk: int,
+    cutoff_steps: int,
+    velocity: int = DEFAULT_VELOCITY,
+) -> list[StepNote]:
+    """Decode the row of chunk ``chunk_index``: the recipe's start and cutoff for that row."""
+    start = chunk_index * steps_per_chunk
+    return decode_row(ids, vocab, start_step=start, cutoff_step=start + cutoff_steps, velocity=velocity)

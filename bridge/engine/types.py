@@ -1,0 +1,89 @@
+"""Small value objects shared by the engine, the output sinks and the frontends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_COMPOSER = "composer1"
+
+
+@dataclass(frozen=True)
+class Note:
+    """One piano note in session seconds (time as heard in the DAW, from the clip start)."""
+
+    pitch: int
+    start: float
+    end: float
+    velocity: int
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {"pitch": self.pitch, "start": self.start, "end": self.end, "velocity": self.velocity}
+
+
+@dataclass(frozen=True)
+class ClipRequest:
+    """What to convert: a range of a source file, and how the DAW plays it.
+
+    ``start`` and ``duration`` are seconds of the *source file*; ``duration`` 0 means
+    "to the end of the file". ``playrate`` is the DAW take's rate: one source second
+    lasts ``1 / playrate`` session seconds. ``tempo`` is the session tempo (BPM) the
+    MIDI file is written for; ``None`` means "use the detected tempo".
+    """
+
+    path: str
+    start: float = 0.0
+    duration: float = 0.0
+    playrate: float = 1.0
+    tempo: float | None = None
+    composer: str = DEFAULT_COMPOSER
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress report: ``fraction`` in [0, 1] of the whole job, and the stage name."""
+
+    fraction: float
+    stage: str
+    chunk: int = 0
+    chunks: int = 0
+
+
+@dataclass(frozen=True)
+class ChunkNotes:
+    """Notes of one model chunk, ready to stream (session seconds, sorted by start)."""
+
+    index: int
+    count: int
+    notes: tuple[Note, ...]
+
+
+@dataclass(frozen=True)
+class BeatInfo:
+    """Beats of the clip in clip seconds (source time from the clip start)."""
+
+    times: tuple[float, ...]
+    bpm: float
+    tracker: str
+    note: str = ""
+
+
+@dataclass
+class Arrangement:
+    """The result of one conversion: notes plus everything a DAW script needs to place them."""
+
+    notes: list[Note]
+    beats: list[float]
+    tempo: float
+    detected_tempo: float
+    tracker: str
+    composer: str
+    model_id: str
+    model_revision: str
+    source: str
+    start: float
+    duration: float
+    playrate: float
+    session_length: float
+    chunks: int
+    tempo_source: str = "detected"
+    tracker_note: str = ""

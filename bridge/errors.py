@@ -1,0 +1,59 @@
+"""Errors every frontend can translate: each carries a stable machine-readable code.
+
+The codes double as the OSC error codes of the daemon, so the CLI, the daemon and the
+DAW scripts all speak of a failure the same way.
+"""
+
+from __future__ import annotations
+
+
+class BridgeError(Exception):
+    """A failure the user can act on; ``str(error)`` is one clear line."""
+
+    code = "internal"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(BridgeError):
+    """The request itself is malformed or out of range."""
+
+    code = "bad_request"
+
+
+class NotFound(BridgeError):
+    """A file or job the request names does not exist."""
+
+    code = "not_found"
+
+
+class NotAudio(BridgeError):
+    """The file exists but cannot be decoded as audio."""
+
+    code = "not_audio"
+
+
+class BadRange(BadRequest):
+    """The requested clip range lies (partly) outside the audio file."""
+
+    code = "bad_range"
+
+
+class UnknownComposer(BadRequest):
+    """The composer style is not one the loaded model knows."""
+
+    code = "unknown_composer"
+
+
+class ModelUnavailable(BridgeError):
+    """The Pop2Piano weights cannot be loaded (not downloaded, offline, broken folder)."""
+
+    code = "model_unavailable"
+
+
+class Cancelled(BridgeError):
+    """The caller asked to stop; raised between chunks."""
+
+    code = "cancelled"

@@ -1,0 +1,64 @@
+"""``OUT.notes.json``: the arrangement as data, for DAW scripts that insert notes themselves.
+
+The schema is documented in docs/notes-json.md and published as docs/notes.schema.json.
+Times are session seconds from the clip start: (source time − start) / playrate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from bridge import __version__
+from bridge.engine.notes import playable
+from bridge.engine.timing import tempo_to_midi
+from bridge.engine.types import Arrangement
+from bridge.output.atomic import atomic_write
+from bridge.output.midi_file import TICKS_PER_BEAT
+
+SCHEMA_ID = "pop2piano-bridge/notes"
+SCHEMA_VERSION = 1
+
+
+def notes_path_for(midi_path: str) -> str:
+    """``OUT.mid`` → ``OUT.notes.json`` (same folder, same stem)."""
+    stem, _ext = os.path.splitext(midi_path)
+    return stem + ".notes.json"
+
+
+def to_document(arrangement: Arrangement, midi_path: str | None = None) -> dict[str, Any]:
+    """The JSON document for an arrangement (notes already made playable)."""
+    a = arrangement
+    notes = playable(a.notes)
+    return {
+        "schema": SCHEMA_ID,
+        "schema_version": SCHEMA_VERSION,
+        "generator": f"pop2piano-bridge {__version__}",
+        "time_base": "session seconds from the clip start",
+        "source": {"path": a.source, "start": a.start, "duration": a.duration, "playrate": a.playrate},
+        "length": a.session_length,
+        "model": {"id": a.model_id, "revision": a.model_revision},
+        "composer": a.composer,
+        "tempo": a.tempo,
+        "tempo_source": a.tempo_source,
+        "detected_tempo": a.detected_tempo,
+        "beat_tracker": a.tracker,
+        "beat_tracker_note": a.tracker_note,
+        "beats": a.beats,
+        "midi": {
+            "path": os.path.abspath(midi_path) if midi_path else None,
+            "ticks_per_beat": TICKS_PER_BEAT,
+            "tempo_us_per_beat": tempo_to_midi(a.tempo),
+        },
+        "note_count": len(notes),
+        "notes": [n.as_dict() for n in notes],
+    }
+
+
+def write_notes_json(path: str, arrangement: Arrangement, midi_path: str | None = None) -> None:
+    """Write the document atomically."""
+    document = to_document(arrangement, midi_path)
+    with atomic_write(path, "w") as handle:
+        json.dump(document, handle, indent=1)
+        handle.write("\n")
