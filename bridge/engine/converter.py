@@ -70,8 +70,9 @@ class Converter:
         device: str | None = None,
         revision: str | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        activation: str = "config",
     ) -> None:
-        self.loaded: LoadedModel = load(resolve(model, revision), device)
+        self.loaded: LoadedModel = load(resolve(model, revision), device, activation)
         folder = self.loaded.source.folder
         self.features = FeatureExtractor(FeatureSettings.from_model_dir(folder))
         self.vocab = TokenVocab(self.loaded.encoder)

@@ -127,14 +127,26 @@ class LoadedModel:
     encoder: dict[str, int]
     composers: dict[str, int]
     device: str
+    activation: str = "relu"
 
     def generation_config_copy(self) -> Any:
         """A private copy per call: ``generate()`` writes its kwargs into the config it is given."""
         return copy.deepcopy(self.generation_config)
 
 
-def load(source: ModelSource, device: str | None = None) -> LoadedModel:
-    """Load weights and settings from a resolved folder."""
+ACTIVATIONS = ("config", "gelu_new")
+
+
+def load(source: ModelSource, device: str | None = None, activation: str = "config") -> LoadedModel:
+    """Load weights and settings from a resolved folder.
+
+    ``activation="gelu_new"`` runs the feed-forward layers with T5's gated-GELU, which the
+    original Pop2Piano was trained with; ``"config"`` keeps what ``config.json`` says
+    (``Pop2PianoConfig`` defaults ``dense_act_fn`` to ``relu``). See docs/engine.md.
+    """
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+    overrides = {"dense_act_fn": "gelu_new"} if activation == "gelu_new" else {}
     from transformers import Pop2PianoForConditionalGeneration
     from transformers.utils import logging as hf_logging
 
@@ -145,7 +157,7 @@ def load(source: ModelSource, device: str | None = None) -> LoadedModel:
         verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()
         try:
-            model = Pop2PianoForConditionalGeneration.from_pretrained(source.folder)
+            model = Pop2PianoForConditionalGeneration.from_pretrained(source.folder, **overrides)
         finally:
             hf_logging.set_verbosity(verbosity)
     except (OSError, ValueError, RuntimeError, json.JSONDecodeError) as exc:
@@ -156,5 +168,6 @@ def load(source: ModelSource, device: str | None = None) -> LoadedModel:
     composers = dict(getattr(generation_config, "composer_to_feature_token", {}) or {})
     if not composers:
         raise ModelUnavailable(f"{source.folder}/generation_config.json has no composer_to_feature_token")
-    log.info("loaded %s (revision %s) on %s", source.model_id, source.revision, device)
-    return LoadedModel(source, model, generation_config, encoder, composers, device)
+    act = getattr(model.config, "dense_act_fn", "?")
+    log.info("loaded %s (revision %s) on %s, feed-forward activation %s", source.model_id, source.revision, device, act)
+    return LoadedModel(source, model, generation_config, encoder, composers, device, str(act))

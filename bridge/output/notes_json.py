@@ -27,7 +27,7 @@ def notes_path_for(midi_path: str) -> str:
     return stem + ".notes.json"
 
 
-def to_document(arrangement: Arrangement, midi_path: str | None = None) -> dict[str, Any]:
+def to_document(arrangement: Arrangement, midi_path: str | None = None, tempo_map: bool = False) -> dict[str, Any]:
     """The JSON document for an arrangement (notes already made playable)."""
     a = arrangement
     notes = playable(a.notes)
@@ -50,15 +50,18 @@ def to_document(arrangement: Arrangement, midi_path: str | None = None) -> dict[
             "path": os.path.abspath(midi_path) if midi_path else None,
             "ticks_per_beat": TICKS_PER_BEAT,
             "tempo_us_per_beat": tempo_to_midi(a.tempo),
+            "tempo_map": tempo_map,
         },
         "note_count": len(notes),
         "notes": [n.as_dict() for n in notes],
     }
 
 
-def write_notes_json(path: str, arrangement: Arrangement, midi_path: str | None = None) -> None:
+def write_notes_json(
+    path: str, arrangement: Arrangement, midi_path: str | None = None, tempo_map: bool = False
+) -> None:
     """Write the document atomically."""
-    document = to_document(arrangement, midi_path)
+    document = to_document(arrangement, midi_path, tempo_map)
     with atomic_write(path, "w") as handle:
         json.dump(document, handle, indent=1)
         handle.write("\n")

@@ -1,0 +1,144 @@
+"""Command line: ``pop2piano-bridge convert | doctor | serve | send``.
+
+A frontend only: it parses arguments, calls the engine (or the daemon) and renders the
+result. Every :class:`bridge.errors.BridgeError` becomes one line on stderr and exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from bridge import __version__
+from bridge.engine.model import DEFAULT_MODEL
+from bridge.engine.types import DEFAULT_COMPOSER
+from bridge.errors import BridgeError
+
+log = logging.getLogger("bridge.cli")
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pop2piano-bridge", description="Pop recordings to piano MIDI, for DAWs.")
+    parser.add_argument("--version", action="version", version=f"pop2piano-bridge {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    convert = sub.add_parser("convert", help="convert an audio file (or a range of it) to piano MIDI")
+    convert.add_argument("song", help="audio file: WAV, AIFF, FLAC, OGG/Opus or MP3")
+    convert.add_argument("-o", "--output", required=True, help="MIDI file to write; OUT.notes.json goes beside it")
+    _add_model_args(convert)
+    convert.add_argument("--composer", default=DEFAULT_COMPOSER, help="style: composer1 … composer21")
+    convert.add_argument("--start", type=float, default=0.0, help="clip start in seconds of the source file")
+    convert.add_argument("--duration", type=float, default=0.0, help="clip length in source seconds (0: to the end)")
+    convert.add_argument("--playrate", type=float, default=1.0, help="the DAW take's playback rate")
+    convert.add_argument("--tempo", type=float, default=None, help="session tempo in BPM (default: detected)")
+    convert.add_argument("--tempo-map", action="store_true", help="write a tempo map that follows the detected beats")
+    _add_common(convert)
+
+    doctor = sub.add_parser("doctor", help="report packages, model location and MIDI ports")
+    doctor.add_argument("--model", default=DEFAULT_MODEL, help="hub id or local folder to look for")
+    _add_common(doctor)
+
+    return parser
+
+
+def _add_model_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="hub id or local folder in the hub layout")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if present, else cpu)")
+    parser.add_argument("--activation", choices=("config", "gelu_new"), default="config",
+                        help="feed-forward activation: as the model config says, or T5's gated gelu_new")
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.handler(args)) if hasattr(args, "handler") else _dispatch(args)
+    except BridgeError as exc:
+        print(f"pop2piano-bridge: error: {exc.message}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("pop2piano-bridge: interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "convert":
+        return _convert(args)
+    if args.command == "doctor":
+        return _doctor(args)
+    raise AssertionError(args.command)
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from bridge.engine.audio import probe, resolve_range
+    from bridge.engine.types import ClipRequest
+    from bridge.errors import BadRequest
+    from bridge.output.files import write_outputs
+
+    # Cheap checks first: nobody should wait for the model to learn the path is wrong.
+    info = probe(args.song)
+    resolve_range(info, args.start, args.duration)
+    folder = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(folder):
+        raise BadRequest(f"output folder does not exist: {folder}")
+
+    from bridge.engine.converter import Converter
+
+    converter = Converter(args.model, device=args.device, activation=args.activation)
+    request = ClipRequest(args.song, args.start, args.duration, args.playrate, args.tempo, args.composer)
+    with _ProgressBar(enabled=sys.stderr.isatty()) as bar:
+        arrangement = converter.convert(request, progress=bar.update)
+    midi_path, notes_path = write_outputs(arrangement, args.output, tempo_map=args.tempo_map)
+    log.info("wrote %s and %s", midi_path, notes_path)
+    print(f"{midi_path}\t{notes_path}\t{len(arrangement.notes)} notes")
+    return EXIT_OK
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from bridge.doctor import MISSING, run_checks
+
+    checks = run_checks(args.model)
+    width = max(len(c.name) for c in checks)
+    for check in checks:
+        print(f"{check.name:<{width}}  [{check.status:^7}]  {check.detail}")
+        if check.advice and check.status != "ok":
+            print(f"{'':<{width}}             → {check.advice}")
+    return EXIT_ERROR if any(c.status == MISSING for c in checks) else EXIT_OK
+
+
+class _ProgressBar:
+    """A tqdm bar on a terminal, nothing otherwise (logs and pipes stay clean)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar = None
+
+    def __enter__(self) -> _ProgressBar:
+        if self.enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=1000, unit="‰", bar_format="{desc:<12} {bar} {percentage:3.0f}% {elapsed}")
+        return self
+
+    def update(self, progress) -> None:  # bridge.engine.types.Progress
+        if self.bar is None:
+            return
+        self.bar.set_description_str(progress.stage)
+        self.bar.n = int(progress.fraction * 1000)
+        self.bar.refresh()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -1,0 +1,46 @@
+"""Shared fixtures: a tiny random Pop2Piano in the hub layout, synthetic audio, a warm converter."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import pytest
+import soundfile as sf
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+import audio_fixtures  # noqa: E402
+import tiny_model  # noqa: E402
+
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+logging.getLogger("transformers").setLevel(logging.ERROR)
+
+SR = 44100
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory) -> str:
+    """Mixed rows: some end with EOS, some run to max_length."""
+    return tiny_model.build(str(tmp_path_factory.mktemp("tiny-pop2piano")))
+
+
+@pytest.fixture(scope="session")
+def forced_eos_model_dir(tmp_path_factory) -> str:
+    """Every row ends with EOS: the case the stock batch_decode handles."""
+    return tiny_model.build(str(tmp_path_factory.mktemp("tiny-forced-eos")), forced_eos=True, eos_scale=1.0)
+
+
+@pytest.fixture(scope="session")
+def song_path(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("audio") / "song.wav"
+    sf.write(str(path), audio_fixtures.chord_song(12.0, SR), SR)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def converter(model_dir):
+    from bridge.engine.converter import Converter
+
+    return Converter(model_dir, device="cpu")
