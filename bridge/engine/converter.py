@@ -157,6 +157,7 @@ class Converter:
             chunks=count,
             tempo_source="session" if request.tempo else "detected",
             tracker_note=beats.note,
+            activation=self.loaded.activation,
         )
         report(Progress(1.0, "done", count, count))
         return arrangement

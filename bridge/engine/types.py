@@ -87,3 +87,4 @@ class Arrangement:
     chunks: int
     tempo_source: str = "detected"
     tracker_note: str = ""
+    activation: str = "relu"

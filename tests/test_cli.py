@@ -1,0 +1,126 @@
+"""The command line, run as a real subprocess: outputs, JSON schema, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import jsonschema
+import mido
+import numpy as np
+import pytest
+import soundfile as sf
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCHEMA = json.load(open(os.path.join(ROOT, "docs", "notes.schema.json"), encoding="utf-8"))
+
+
+def run(*args, env=None, timeout=300):
+    full_env = {**os.environ, "HF_HUB_DISABLE_PROGRESS_BARS": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "bridge", *args], capture_output=True, text=True,
+                          timeout=timeout, env=full_env, cwd=ROOT)
+
+
+def _assert_one_line_error(result, *words):
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("pop2piano-bridge: error: ")
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+@pytest.fixture(scope="module")
+def converted(model_dir, song_path, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "take 1.mid"
+    result = run("convert", song_path, "-o", str(out), "--model", model_dir, "--composer", "composer7",
+                 "--start", "1.5", "--duration", "8", "--playrate", "1.25", "--tempo", "100")
+    assert result.returncode == 0, result.stderr
+    return out, result
+
+
+def test_convert_writes_midi_and_notes_json(converted):
+    out, result = converted
+    notes_path = str(out)[:-4] + ".notes.json"
+    assert os.path.exists(out) and os.path.exists(notes_path)
+    doc = json.load(open(notes_path, encoding="utf-8"))
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["composer"] == "composer7" and doc["tempo"] == 100 and doc["tempo_source"] == "session"
+    assert doc["source"] == {"path": doc["source"]["path"], "start": 1.5, "duration": 8.0, "playrate": 1.25}
+    assert doc["length"] == pytest.approx(8.0 / 1.25)
+    assert doc["note_count"] == len(doc["notes"]) > 0
+    assert doc["model"]["revision"].startswith("sha256:")
+    assert str(out) in result.stdout
+    # the MIDI file holds the same notes at the same times (within 1 ms)
+    midi = mido.MidiFile(str(out))
+    assert midi.tracks[0][1].type == "time_signature" or any(m.type == "set_tempo" for m in midi.tracks[0])
+    now, starts = 0.0, []
+    for msg in midi:
+        now += msg.time
+        if msg.type == "note_on" and msg.velocity:
+            starts.append((msg.note, now))
+    want = sorted((n["pitch"], n["start"]) for n in doc["notes"])
+    got = sorted(starts)
+    assert len(got) == len(want)
+    assert max(abs(a[1] - b[1]) for a, b in zip(got, want)) < 1e-3
+    # the notes stay inside the clip as heard in the DAW
+    assert all(0 <= n["start"] < doc["length"] + 3 for n in doc["notes"])
+
+
+def test_no_progress_bar_when_not_a_terminal(converted):
+    _out, result = converted
+    assert "%" not in result.stderr
+
+
+def test_missing_file(tmp_path, model_dir):
+    _assert_one_line_error(run("convert", str(tmp_path / "nope.wav"), "-o", str(tmp_path / "o.mid"),
+                               "--model", model_dir), "not found")
+
+
+def test_not_audio(tmp_path, model_dir):
+    bogus = tmp_path / "notes.wav"
+    bogus.write_text("this is not audio")
+    _assert_one_line_error(run("convert", str(bogus), "-o", str(tmp_path / "o.mid"), "--model", model_dir),
+                           "not a readable audio file")
+
+
+def test_range_outside_the_file(tmp_path, song_path, model_dir):
+    _assert_one_line_error(run("convert", song_path, "-o", str(tmp_path / "o.mid"), "--model", model_dir,
+                               "--start", "10", "--duration", "5"), "past the end")
+    assert not list(tmp_path.iterdir())
+
+
+def test_unknown_composer(tmp_path, song_path, model_dir):
+    _assert_one_line_error(run("convert", song_path, "-o", str(tmp_path / "o.mid"), "--model", model_dir,
+                               "--composer", "mozart"), "unknown composer 'mozart'", "composer21")
+    assert not list(tmp_path.iterdir())
+
+
+def test_model_not_available_offline(tmp_path, song_path):
+    result = run("convert", song_path, "-o", str(tmp_path / "o.mid"), "--model", "nobody/no-such-pop2piano",
+                 env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")})
+    _assert_one_line_error(result, "not available", "HF_HUB_OFFLINE", "--model DIR")
+
+
+def test_model_folder_incomplete(tmp_path, song_path):
+    (tmp_path / "weights").mkdir()
+    _assert_one_line_error(run("convert", song_path, "-o", str(tmp_path / "o.mid"), "--model",
+                               str(tmp_path / "weights")), "incomplete")
+
+
+def test_doctor_reports_packages_model_and_midi(model_dir):
+    result = run("doctor", "--model", model_dir)
+    assert "transformers" in result.stdout and "torch" in result.stdout
+    assert f"local folder {model_dir}" in result.stdout
+    assert "midi api" in result.stdout
+    assert "beat tracker" in result.stdout
+
+
+def test_doctor_says_what_to_do_when_model_is_missing(tmp_path):
+    result = run("doctor", "--model", "nobody/no-such-pop2piano",
+                 env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")})
+    assert result.returncode == 1
+    assert "huggingface-cli download nobody/no-such-pop2piano" in result.stdout
