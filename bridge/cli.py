@@ -51,6 +51,10 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="torch device (default: cuda if present, else cpu)")
     parser.add_argument("--activation", choices=("config", "gelu_new"), default="config",
                         help="feed-forward activation: as the model config says, or T5's gated gelu_new")
+    parser.add_argument("--recipe", choices=("faithful", "reference"), default="faithful",
+                        help="faithful: original Pop2Piano semantics, whole clip; reference: the transformers port")
+    parser.add_argument("--beat-tracker", choices=("auto", "essentia", "librosa"), default="auto",
+                        help="auto: essentia where installed, else librosa")
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -96,7 +100,8 @@ def _convert(args: argparse.Namespace) -> int:
 
     from bridge.engine.converter import Converter
 
-    converter = Converter(args.model, device=args.device, activation=args.activation)
+    converter = Converter(args.model, device=args.device, activation=args.activation, recipe=args.recipe,
+                          beat_tracker=args.beat_tracker)
     request = ClipRequest(args.song, args.start, args.duration, args.playrate, args.tempo, args.composer)
     with _ProgressBar(enabled=sys.stderr.isatty()) as bar:
         arrangement = converter.convert(request, progress=bar.update)

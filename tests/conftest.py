@@ -44,3 +44,11 @@ def converter(model_dir):
     from bridge.engine.converter import Converter
 
     return Converter(model_dir, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def reference_converter(model_dir):
+    """The engine in "reference" mode: the transformers port's semantics, note for note."""
+    from bridge.engine.converter import Converter
+
+    return Converter(model_dir, device="cpu", recipe="reference")

@@ -36,7 +36,7 @@ def test_matches_documented_recipe_when_every_row_ends(forced_eos_model_dir, son
     assert all(1 in row for row in ids.tolist())
     expected = reference.batch_decode(processor, inputs, ids)
     assert expected, "the fixture should produce notes"
-    converter = Converter(forced_eos_model_dir, device="cpu", batch_size=64)
+    converter = Converter(forced_eos_model_dir, device="cpu", batch_size=64, recipe="reference")
     got = converter.convert(ClipRequest(song_path, composer="composer4"))
     _assert_same(_engine_notes(got), expected)
 
@@ -48,14 +48,14 @@ def test_matches_recipe_row_by_row_with_mixed_rows(model_dir, song_path, song, b
     rows = ids.tolist()
     assert any(1 in r for r in rows) and any(1 not in r for r in rows), "fixture should mix ended and unended rows"
     expected = reference.rowwise_decode(processor, inputs, ids)
-    got = Converter(model_dir, device="cpu", batch_size=batch_size).convert(ClipRequest(song_path, composer="composer2"))
+    got = Converter(model_dir, device="cpu", batch_size=batch_size, recipe="reference").convert(ClipRequest(song_path, composer="composer2"))
     _assert_same(_engine_notes(got), expected)
 
 
-def test_stock_batch_decode_drops_notes_of_unended_rows(model_dir, song_path, song, converter):
+def test_stock_batch_decode_drops_notes_of_unended_rows(model_dir, song_path, song, reference_converter):
     """Documented difference: stock decode cuts every row at the batch's last EOS column."""
     processor, model = reference.processor_and_model(model_dir)
     inputs, ids = reference.generate(processor, model, *song, composer="composer2")
     stock = reference.batch_decode(processor, inputs, ids)
-    ours = converter.convert(ClipRequest(song_path, composer="composer2")).notes
+    ours = reference_converter.convert(ClipRequest(song_path, composer="composer2")).notes
     assert len(stock) < len(ours)

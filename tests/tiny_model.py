@@ -32,7 +32,7 @@ def vocab() -> dict[str, int]:
 
 def build(folder: str, seed: int = 2, eos_scale: float = 1.5, d_ff: int = 128, layers: int = 2,
           full_size: bool = False, in_vocab: bool = True, max_length: int = 256, forced_eos: bool = False,
-          dense_act_fn: str | None = None) -> str:
+          dense_act_fn: str | None = None, note_on_scale: float = 2.0) -> str:
     """Write a random-weight Pop2Piano into ``folder`` in the hub layout; return the folder.
 
     The defaults (seed 2, EOS row × 1.5) give, on the tests' chord audio, some rows that
@@ -55,6 +55,7 @@ def build(folder: str, seed: int = 2, eos_scale: float = 1.5, d_ff: int = 128, l
         with torch.no_grad():
             model.lm_head.weight[VOCAB_SIZE:] = 0
             model.lm_head.weight[1] *= eos_scale
+            model.lm_head.weight[SPECIAL + NOTE + 1] *= note_on_scale  # "velocity 1": note-on mode
     generation = GenerationConfig(max_length=max_length, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
     if forced_eos:
         generation.forced_eos_token_id = 1

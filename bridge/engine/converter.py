@@ -21,7 +21,7 @@ from bridge.engine.audio import read_clip
 from bridge.engine.beats import TRACKER_SAMPLE_RATE, track_beats
 from bridge.engine.features import FeatureExtractor, FeatureSettings
 from bridge.engine.model import DEFAULT_MODEL, LoadedModel, load, resolve
-from bridge.engine.timing import ChunkGrid, chunk_grid, to_session
+from bridge.engine.timing import ChunkGrid, chunk_grid, extend_beats, to_session
 from bridge.engine.tokens import DEFAULT_VELOCITY, StepNote, TokenVocab, decode_chunk
 from bridge.engine.types import Arrangement, ChunkNotes, ClipRequest, Note, Progress
 from bridge.errors import BadRequest, Cancelled, UnknownComposer
@@ -32,6 +32,9 @@ ProgressCallback = Callable[[Progress], None]
 ChunkCallback = Callable[[ChunkNotes], None]
 
 DEFAULT_BATCH_SIZE = 8
+# "faithful": the original Pop2Piano's semantics and the whole clip arranged (default).
+# "reference": what the transformers port does, note for note (parity tests, benchmark).
+RECIPES = ("faithful", "reference")
 MIN_TEMPO, MAX_TEMPO = 1.0, 960.0
 MIN_PLAYRATE, MAX_PLAYRATE = 0.01, 100.0
 # Progress share of each stage; generation takes the rest.
@@ -51,10 +54,10 @@ def validate_request(request: ClipRequest, composers: Sequence[str]) -> None:
 
 
 def step_notes_to_session(notes: Sequence[StepNote], grid: ChunkGrid, playrate: float) -> list[Note]:
-    """Map step-grid notes to session seconds; drop notes that end up without length. Pure."""
+    """Map step-grid notes to session seconds; nothing before the clip start, nothing empty. Pure."""
     result = []
     for n in notes:
-        start = to_session(grid.step_time(n.onset), playrate)
+        start = max(0.0, to_session(grid.step_time(n.onset), playrate))
         end = to_session(grid.step_time(n.offset), playrate)
         if end > start:
             result.append(Note(n.pitch, start, end, n.velocity))
@@ -71,7 +74,13 @@ class Converter:
         revision: str | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         activation: str = "config",
+        recipe: str = "faithful",
+        beat_tracker: str = "auto",
     ) -> None:
+        if recipe not in RECIPES:
+            raise ValueError(f"recipe must be one of {RECIPES}, got {recipe!r}")
+        self.recipe = recipe
+        self.beat_tracker = beat_tracker
         self.loaded: LoadedModel = load(resolve(model, revision), device, activation)
         folder = self.loaded.source.folder
         self.features = FeatureExtractor(FeatureSettings.from_model_dir(folder))
@@ -111,8 +120,11 @@ class Converter:
         if clip.sample_rate != TRACKER_SAMPLE_RATE:
             audio_44k = librosa.resample(clip.samples, orig_sr=clip.sample_rate, target_sr=TRACKER_SAMPLE_RATE)
         fallback_bpm = request.tempo / request.playrate if request.tempo else None
-        beats = track_beats(audio_44k, fallback_bpm=fallback_bpm)
-        grid = chunk_grid(np.asarray(beats.times), self.features.settings.num_bars)
+        beats = track_beats(audio_44k, fallback_bpm=fallback_bpm, tracker=self.beat_tracker)
+        beat_times = np.asarray(beats.times)
+        if self.recipe == "faithful":
+            beat_times = extend_beats(beat_times, clip.duration)
+        grid = chunk_grid(beat_times, self.features.settings.num_bars)
         _check_cancel(cancel)
 
         report(Progress(_BEATS, "features"))
@@ -129,7 +141,8 @@ class Converter:
             for offset, row in enumerate(rows):
                 index = first + offset
                 steps = decode_chunk(
-                    row, self.vocab, index, grid.steps_per_chunk, self._cutoff_steps(), self.velocity
+                    row, self.vocab, index, grid.steps_per_chunk, self._cutoff_steps(), self.velocity,
+                    port_note_off=self.recipe == "reference",
                 )
                 chunk_notes = step_notes_to_session(steps, grid, request.playrate)
                 notes.extend(chunk_notes)
@@ -158,6 +171,7 @@ class Converter:
             tempo_source="session" if request.tempo else "detected",
             tracker_note=beats.note,
             activation=self.loaded.activation,
+            recipe=self.recipe,
         )
         report(Progress(1.0, "done", count, count))
         return arrangement

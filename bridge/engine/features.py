@@ -71,7 +71,12 @@ class FeatureExtractor:
     def chunk_audio(self, model_rate_samples: np.ndarray, grid: ChunkGrid) -> np.ndarray:
         """Slice the resampled clip into zero-padded chunks: shape (chunks, samples)."""
         sr = self.settings.sampling_rate
-        audio = model_rate_samples[int(grid.beatsteps[0] * sr) : int(grid.beatsteps[-1] * sr)]
+        first = int(grid.beatsteps[0] * sr)
+        if first < 0:  # a grid extended before the clip start: the time before it is silence
+            model_rate_samples = np.concatenate([np.zeros(-first, np.float32), model_rate_samples])
+            audio = model_rate_samples[: int(grid.beatsteps[-1] * sr) - first]
+        else:
+            audio = model_rate_samples[first : int(grid.beatsteps[-1] * sr)]
         ranges = grid.sample_ranges(sr)
         width = max(end - start for start, end in ranges)
         batch = np.zeros((len(ranges), max(width, 0)), dtype=np.float32)

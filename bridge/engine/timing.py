@@ -37,6 +37,23 @@ def fixed_grid(length_s: float, bpm: float) -> np.ndarray:
     return np.arange(count, dtype=np.float64) * period
 
 
+def extend_beats(beat_times: np.ndarray, length_s: float) -> np.ndarray:
+    """Beats continued at the local period back to at or before 0 and on past ``length_s``.
+
+    The reference grid starts at the first detected beat and stops one step after the
+    last, so an intro or pickup before the first beat never reaches the model. Pure.
+    """
+    beats = np.asarray(beat_times, dtype=np.float64)
+    if beats.size < 2:
+        return beats
+    head = float(np.median(np.diff(beats[:5])))
+    tail = float(np.median(np.diff(beats[-5:])))
+    before = [] if beats[0] <= 0 or head <= 0 else beats[0] - head * np.arange(int(np.ceil(beats[0] / head)), 0, -1)
+    after = [] if beats[-1] >= length_s or tail <= 0 else (
+        beats[-1] + tail * np.arange(1, int(np.ceil((length_s - beats[-1]) / tail)) + 1))
+    return np.concatenate([before, beats, after])
+
+
 @dataclass(frozen=True)
 class ChunkGrid:
     """Where each model chunk sits on the step grid.

@@ -7,6 +7,10 @@ and TIME (a step index relative to the chunk start). The semantics follow
 differences that keep it from crashing or inventing time: a row without EOS is read
 to its end, unknown ids are skipped (the stock tokenizer reads them as "time -1"),
 and nothing here builds zero-length MIDI notes (times are mapped by the caller).
+
+One semantic choice differs between the original Pop2Piano tokenizer and the port: a
+note-off (velocity mode 0) for a pitch that is not sounding. The original ignores it;
+the port starts a new note there, held to the segment end. ``port_note_off`` picks.
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ def decode_row(
     start_step: int,
     cutoff_step: int | None,
     velocity: int = DEFAULT_VELOCITY,
+    port_note_off: bool = True,
 ) -> list[StepNote]:
     """Decode one chunk's generated ids into notes on the global step grid.
 
@@ -87,7 +92,8 @@ def decode_row(
         elif kind == NOTE and 0 <= value < len(onsets):
             onset = onsets[value]
             if onset is None:
-                onsets[value] = current
+                if mode != 0 or port_note_off:
+                    onsets[value] = current
             elif onset < current:
                 notes.append(StepNote(onset, current, value, velocity))
                 onsets[value] = None if mode == 0 else current
@@ -107,7 +113,8 @@ def decode_chunk(
     steps_per_chunk: int,
     cutoff_steps: int,
     velocity: int = DEFAULT_VELOCITY,
+    port_note_off: bool = True,
 ) -> list[StepNote]:
     """Decode the row of chunk ``chunk_index``: the recipe's start and cutoff for that row."""
     start = chunk_index * steps_per_chunk
-    return decode_row(ids, vocab, start_step=start, cutoff_step=start + cutoff_steps, velocity=velocity)
+    return decode_row(ids, vocab, start, start + cutoff_steps, velocity, port_note_off)

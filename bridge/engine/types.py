@@ -88,3 +88,4 @@ class Arrangement:
     tempo_source: str = "detected"
     tracker_note: str = ""
     activation: str = "relu"
+    recipe: str = "faithful"

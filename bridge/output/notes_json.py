@@ -40,6 +40,7 @@ def to_document(arrangement: Arrangement, midi_path: str | None = None, tempo_ma
         "length": a.session_length,
         "model": {"id": a.model_id, "revision": a.model_revision, "activation": a.activation},
         "composer": a.composer,
+        "recipe": a.recipe,
         "tempo": a.tempo,
         "tempo_source": a.tempo_source,
         "detected_tempo": a.detected_tempo,
