@@ -103,8 +103,8 @@ def beat_tracker_check() -> Check:
 
     if essentia_available():
         return Check("beat tracker", OK, "essentia RhythmExtractor2013 (multifeature)")
-    return Check("beat tracker", WARN, "essentia is not installed: clips get a fixed 120 BPM grid",
-                 "pip install essentia (no Windows wheels; see docs/troubleshooting.md)")
+    return Check("beat tracker", WARN, "essentia is not installed: the portable librosa tracker runs instead",
+                 "pip install essentia where wheels exist (Linux x86_64, some macOS); see docs/engine.md")
 
 
 def midi_checks() -> list[Check]:

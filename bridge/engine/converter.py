@@ -13,22 +13,35 @@ import math
 import os
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import librosa
 import numpy as np
 
-from bridge.engine.audio import read_clip
+from bridge.engine.audio import Clip, read_clip
 from bridge.engine.beats import TRACKER_SAMPLE_RATE, track_beats
 from bridge.engine.features import FeatureExtractor, FeatureSettings
 from bridge.engine.model import DEFAULT_MODEL, LoadedModel, load, resolve
 from bridge.engine.timing import ChunkGrid, chunk_grid, extend_beats, to_session
 from bridge.engine.tokens import DEFAULT_VELOCITY, StepNote, TokenVocab, decode_chunk
-from bridge.engine.types import Arrangement, ChunkNotes, ClipRequest, Note, Progress
+from bridge.engine.types import Arrangement, BeatInfo, ChunkNotes, ClipRequest, Note, Progress
 from bridge.errors import BadRequest, Cancelled, UnknownComposer
 
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything about a clip that does not depend on the composer: re-usable across requests."""
+
+    clip: Clip
+    beats: BeatInfo
+    grid: ChunkGrid
+    mel: np.ndarray
+
 ChunkCallback = Callable[[ChunkNotes], None]
 
 DEFAULT_BATCH_SIZE = 8
@@ -62,6 +75,11 @@ def step_notes_to_session(notes: Sequence[StepNote], grid: ChunkGrid, playrate: 
         if end > start:
             result.append(Note(n.pitch, start, end, n.velocity))
     return result
+
+
+def within(notes: Sequence[Note], length: float) -> list[Note]:
+    """Notes cut to end by ``length``; those starting at or after it dropped. Pure."""
+    return [Note(n.pitch, n.start, min(n.end, length), n.velocity) for n in notes if n.start < length]
 
 
 class Converter:
@@ -107,29 +125,19 @@ class Converter:
         progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
         on_chunk: ChunkCallback | None = None,
+        analysis: Analysis | None = None,
+        generation: dict[str, Any] | None = None,
     ) -> Arrangement:
-        """Convert one clip. Raises :class:`bridge.errors.BridgeError` subclasses on bad input."""
+        """Convert one clip. Raises :class:`bridge.errors.BridgeError` subclasses on bad input.
+
+        ``analysis`` (from :meth:`analyse` on the same audio range) skips reading, beat
+        tracking and features: another composer for the same clip costs generation only.
+        """
         report = progress or (lambda _p: None)
         validate_request(request, self.composers)
-        report(Progress(0.0, "reading"))
-        clip = read_clip(request.path, request.start, request.duration)
-        _check_cancel(cancel)
-
-        report(Progress(_READ, "beats"))
-        audio_44k = clip.samples
-        if clip.sample_rate != TRACKER_SAMPLE_RATE:
-            audio_44k = librosa.resample(clip.samples, orig_sr=clip.sample_rate, target_sr=TRACKER_SAMPLE_RATE)
-        fallback_bpm = request.tempo / request.playrate if request.tempo else None
-        beats = track_beats(audio_44k, fallback_bpm=fallback_bpm, tracker=self.beat_tracker)
-        beat_times = np.asarray(beats.times)
-        if self.recipe == "faithful":
-            beat_times = extend_beats(beat_times, clip.duration)
-        grid = chunk_grid(beat_times, self.features.settings.num_bars)
-        _check_cancel(cancel)
-
-        report(Progress(_BEATS, "features"))
-        model_audio = self.features.resample(audio_44k, TRACKER_SAMPLE_RATE)
-        mel = self.features.log_mel(self.features.chunk_audio(model_audio, grid))
+        if analysis is None:
+            analysis = self.analyse(request, report, cancel)
+        clip, beats, grid, mel = analysis.clip, analysis.beats, analysis.grid, analysis.mel
         _check_cancel(cancel)
 
         count = mel.shape[0]
@@ -137,7 +145,7 @@ class Converter:
         report(Progress(_FEATURES, "generating", 0, count))
         for first in range(0, count, self.batch_size):
             _check_cancel(cancel)
-            rows = self._generate(mel[first : first + self.batch_size], request.composer)
+            rows = self._generate(mel[first : first + self.batch_size], request.composer, generation)
             for offset, row in enumerate(rows):
                 index = first + offset
                 steps = decode_chunk(
@@ -145,6 +153,8 @@ class Converter:
                     port_note_off=self.recipe == "reference",
                 )
                 chunk_notes = step_notes_to_session(steps, grid, request.playrate)
+                if self.recipe == "faithful":  # the arrangement ends where the clip does
+                    chunk_notes = within(chunk_notes, to_session(clip.duration, request.playrate))
                 notes.extend(chunk_notes)
                 if on_chunk:
                     on_chunk(ChunkNotes(index, count, tuple(chunk_notes)))
@@ -176,20 +186,47 @@ class Converter:
         report(Progress(1.0, "done", count, count))
         return arrangement
 
+    def analyse(
+        self, request: ClipRequest, progress: ProgressCallback | None = None, cancel: threading.Event | None = None
+    ) -> Analysis:
+        """Read the clip, track its beats and compute the model's features (no generation)."""
+        report = progress or (lambda _p: None)
+        report(Progress(0.0, "reading"))
+        clip = read_clip(request.path, request.start, request.duration)
+        _check_cancel(cancel)
+
+        report(Progress(_READ, "beats"))
+        audio_44k = clip.samples
+        if clip.sample_rate != TRACKER_SAMPLE_RATE:  # the tracker only works at 44.1 kHz
+            audio_44k = librosa.resample(clip.samples, orig_sr=clip.sample_rate, target_sr=TRACKER_SAMPLE_RATE)
+        fallback_bpm = request.tempo / request.playrate if request.tempo else None
+        beats = track_beats(audio_44k, fallback_bpm=fallback_bpm, tracker=self.beat_tracker)
+        beat_times = np.asarray(beats.times)
+        if self.recipe == "faithful":
+            beat_times = extend_beats(beat_times, clip.duration)
+        grid = chunk_grid(beat_times, self.features.settings.num_bars)
+        _check_cancel(cancel)
+
+        report(Progress(_BEATS, "features"))
+        model_audio = self.features.resample(audio_44k, TRACKER_SAMPLE_RATE)
+        mel = self.features.log_mel(self.features.chunk_audio(model_audio, grid))
+        return Analysis(clip, beats, grid, mel)
+
     def _cutoff_steps(self) -> int:
         """Steps after a chunk's start where its notes are cut: the recipe's 12 for 2 bars."""
         return (self.features.settings.num_bars + 1) * 4
 
-    def _generate(self, mel: np.ndarray, composer: str) -> list[list[int]]:
+    def _generate(self, mel: np.ndarray, composer: str, generation: dict[str, Any] | None = None) -> list[list[int]]:
         import torch
 
+        # A private copy per call: the port's generate() writes its kwargs into the config
+        # it is given, which would leak one request's settings into the next.
+        config = self.loaded.generation_config_copy()
+        if generation:
+            config.update(**generation)
         with torch.inference_mode():
             features = torch.from_numpy(mel).to(self.loaded.device)
-            ids = self.loaded.model.generate(
-                input_features=features,
-                composer=composer,
-                generation_config=self.loaded.generation_config_copy(),
-            )
+            ids = self.loaded.model.generate(input_features=features, composer=composer, generation_config=config)
         return ids.cpu().tolist()
 
 
