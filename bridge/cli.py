@@ -43,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--model", default=DEFAULT_MODEL, help="hub id or local folder to look for")
     _add_common(doctor)
 
+    from bridge.daemon.cli import add_commands  # the daemon's frontends: serve, send
+
+    add_commands(sub, _add_model_args, _add_common)
+
     return parser
 
 

@@ -57,3 +57,33 @@ class Cancelled(BridgeError):
     """The caller asked to stop; raised between chunks."""
 
     code = "cancelled"
+
+
+class Busy(BridgeError):
+    """The job queue is full; try again when a job has finished."""
+
+    code = "busy"
+
+
+class DuplicateId(BridgeError):
+    """A job with this id is still queued or running."""
+
+    code = "duplicate_id"
+
+
+class MidiUnavailable(BridgeError):
+    """No live MIDI port could be opened (no backend, or the port went away)."""
+
+    code = "midi_unavailable"
+
+
+class Forbidden(BridgeError):
+    """The request lacks the shared secret the daemon was started with, or asks for a path it may not use."""
+
+    code = "forbidden"
+
+
+ERROR_CODES = (
+    "bad_request", "bad_range", "unknown_composer", "not_found", "not_audio", "busy", "duplicate_id",
+    "model_unavailable", "midi_unavailable", "forbidden", "cancelled", "internal",
+)

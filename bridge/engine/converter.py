@@ -157,7 +157,11 @@ class Converter:
                     chunk_notes = within(chunk_notes, to_session(clip.duration, request.playrate))
                 notes.extend(chunk_notes)
                 if on_chunk:
-                    on_chunk(ChunkNotes(index, count, tuple(chunk_notes)))
+                    horizon = (
+                        max(0.0, to_session(grid.step_time(grid.chunk_start_step(index + 1)), request.playrate))
+                        if index + 1 < count else float("inf")
+                    )
+                    on_chunk(ChunkNotes(index, count, tuple(chunk_notes), horizon))
                 done = index + 1
                 report(Progress(_FEATURES + (1 - _FEATURES) * done / count * 0.999, "generating", done, count))
 

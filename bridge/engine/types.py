@@ -55,6 +55,8 @@ class ChunkNotes:
     index: int
     count: int
     notes: tuple[Note, ...]
+    # No later chunk has a note starting before this session time: safe to play up to here.
+    horizon: float = float("inf")
 
 
 @dataclass(frozen=True)

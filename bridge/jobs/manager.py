@@ -1,0 +1,312 @@
+"""The job manager: a FIFO queue, one inference at a time, cancel, status, caches, live play.
+
+Core logic owns all state (mopidy's rule): frontends call ``submit``/``cancel``/``status``/
+``play``/``stop`` and receive replies through the ``notify`` callback, addressed by the
+opaque ``target`` they passed in. Every job ends with exactly one final reply: done,
+error or cancelled.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bridge.engine.audio import probe, resolve_range
+from bridge.engine.beats import FALLBACK_BPM, GRID
+from bridge.engine.converter import Analysis, Converter, validate_request
+from bridge.engine.notes import playable
+from bridge.engine.types import Arrangement, ChunkNotes, ClipRequest, Progress
+from bridge.errors import BadRequest, BridgeError, Busy, Cancelled, DuplicateId, MidiUnavailable, NotFound
+from bridge.jobs.cache import LRU, ContentHasher
+from bridge.jobs.naming import DEFAULT_FOLDER, free_midi_path, stem_for
+from bridge.output.files import write_outputs
+from bridge.output.live import Player, Session
+from bridge.protocol import messages as msg
+from bridge.protocol.messages import Convert, Reply
+
+log = logging.getLogger(__name__)
+
+QUEUED, RUNNING, DONE, ERROR, CANCELLED = "queued", "running", "done", "error", "cancelled"
+ACTIVE = (QUEUED, RUNNING)
+Notify = Callable[[Any, Reply], None]  # (target, reply)
+
+
+@dataclass
+class Job:
+    id: str
+    request: Convert
+    target: Any
+    state: str = QUEUED
+    fraction: float = 0.0
+    cancel: threading.Event = field(default_factory=threading.Event)
+    arrangement: Arrangement | None = None
+    midi_path: str = ""
+    notes_path: str = ""
+    cancel_targets: list[Any] = field(default_factory=list)
+    created: float = field(default_factory=time.monotonic)
+
+
+class JobManager:
+    """One worker thread runs jobs in order; everything else returns at once."""
+
+    def __init__(
+        self,
+        converter: Converter,
+        notify: Notify,
+        live: Callable[[], Player] | None = None,
+        max_queue: int = 8,
+        keep_finished: int = 256,
+        cache_size: int = 64,
+    ) -> None:
+        self.converter = converter
+        self._notify = notify
+        self._live_factory = live
+        self._player: Player | None = None
+        self.max_queue = max_queue
+        self.keep_finished = keep_finished
+        self._jobs: collections.OrderedDict[str, Job] = collections.OrderedDict()
+        self._queue: collections.deque[Job] = collections.deque()
+        self._cond = threading.Condition()
+        self._closing = False
+        self._running: Job | None = None
+        self._hasher = ContentHasher()
+        self._analyses: LRU[Analysis] = LRU(4)
+        self._results: LRU[Arrangement] = LRU(cache_size)
+        self._worker = threading.Thread(target=self._work, name="jobs", daemon=True)
+        self._worker.start()
+
+    # -- requests ---------------------------------------------------------------------
+    def submit(self, request: Convert, target: Any) -> Job:
+        with self._cond:
+            if self._closing:
+                raise Busy("the bridge is shutting down")
+            old = self._jobs.get(request.job_id)
+            if old is not None and old.state in ACTIVE:
+                raise DuplicateId(f"job {request.job_id!r} is already {old.state}")
+            if len(self._queue) >= self.max_queue:
+                raise Busy(f"{len(self._queue)} jobs are waiting (the limit is {self.max_queue}); try again later")
+            job = Job(request.job_id, request, target)
+            self._jobs.pop(request.job_id, None)
+            self._jobs[job.id] = job
+            self._send(job, msg.accepted(job.id))  # before the worker can report anything
+            self._queue.append(job)
+            self._forget_old()
+            self._cond.notify_all()
+            return job
+
+    def cancel(self, job_id: str, target: Any = None) -> None:
+        """Cancel a queued job now or a running one at its next chunk; its final reply is ``cancelled``."""
+        with self._cond:
+            job = self._jobs.get(job_id)
+            if job is None:
+                raise NotFound(f"no job {job_id!r}")
+            if job.state not in ACTIVE:
+                raise BadRequest(f"job {job_id!r} already ended ({job.state})")
+            if target is not None and target != job.target:
+                job.cancel_targets.append(target)
+            job.cancel.set()
+            if job.state == QUEUED:
+                self._queue.remove(job)
+                self._finish(job, CANCELLED, msg.cancelled(job.id))
+
+    def status(self, job_id: str) -> tuple[str, float]:
+        with self._cond:
+            job = self._jobs.get(job_id)
+            if job is None:
+                raise NotFound(f"no job {job_id!r}")
+            return job.state, job.fraction
+
+    def play(self, job_id: str, from_seconds: float = 0.0) -> Session:
+        with self._cond:
+            job = self._jobs.get(job_id)
+            if job is None:
+                raise NotFound(f"no job {job_id!r}")
+            if job.state != DONE or job.arrangement is None:
+                raise BadRequest(f"job {job_id!r} has no finished arrangement ({job.state})")
+            notes = job.arrangement.notes
+        return self._live().play(playable(notes), from_seconds)
+
+    def stop(self) -> None:
+        if self._player is not None:
+            self._player.stop()
+
+    @property
+    def composers(self) -> list[str]:
+        return self.converter.composers
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Refuse new jobs, cancel queued and running ones, silence and close the live port."""
+        with self._cond:
+            self._closing = True
+            while self._queue:
+                job = self._queue.popleft()
+                job.cancel.set()
+                self._finish(job, CANCELLED, msg.cancelled(job.id))
+            if self._running is not None:
+                self._running.cancel.set()
+            self._cond.notify_all()
+        self._worker.join(timeout)
+        if self._player is not None:
+            self._player.close()
+
+    # -- worker -----------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closing:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                job = self._queue.popleft()
+                job.state = RUNNING
+                self._running = job
+            try:
+                self._run(job)
+            finally:
+                with self._cond:
+                    self._running = None
+
+    def _run(self, job: Job) -> None:
+        session: Session | None = None
+        try:
+            request = job.request
+            if job.cancel.is_set():
+                raise Cancelled("cancelled")
+            composer = request.composer or self.converter.composers[0]
+            clip = ClipRequest(request.audio_path, request.start, request.duration, request.playrate,
+                               request.tempo, composer)
+            validate_request(clip, self.converter.composers)
+            info = probe(clip.path)
+            resolve_range(info, clip.start, clip.duration)
+            out_dir = self._out_dir(request) if request.output in ("file", "both") else None
+            if request.output in ("live", "both"):
+                session = self._live().stream()
+            arrangement = self._arrange(job, clip, session)
+            if session is not None:
+                session.finish()
+            midi_path = notes_path = ""
+            if out_dir is not None:
+                stem = stem_for(clip.path, composer, clip.start, clip.duration)
+                midi_path, notes_path = write_outputs(arrangement, free_midi_path(out_dir, stem))
+            job.arrangement, job.midi_path, job.notes_path = arrangement, midi_path, notes_path
+            self._finish(job, DONE, msg.done(job.id, midi_path, notes_path, len(playable(arrangement.notes))))
+        except Cancelled:
+            self._silence(session)
+            self._finish(job, CANCELLED, msg.cancelled(job.id))
+        except BridgeError as exc:
+            self._silence(session)
+            self._finish(job, ERROR, msg.error(job.id, exc.code, exc.message))
+        except Exception as exc:  # never let one request take the daemon down
+            log.exception("job %s failed", job.id)
+            self._silence(session)
+            self._finish(job, ERROR, msg.error(job.id, "internal", f"{type(exc).__name__}: {exc}"))
+
+    def _arrange(self, job: Job, clip: ClipRequest, session: Session | None) -> Arrangement:
+        conv = self.converter
+        digest = self._hasher.digest(clip.path)
+        grid_bpm = (clip.tempo / clip.playrate) if clip.tempo else FALLBACK_BPM
+        analysis_key = (digest, clip.start, clip.duration, conv.recipe, conv.beat_tracker)
+        analysis = self._analyses.get(analysis_key)
+        if analysis is not None and analysis.beats.tracker == GRID and not math.isclose(analysis.beats.bpm, grid_bpm):
+            analysis = None  # a fallback grid follows the session tempo: recompute for this one
+        engine = (conv.revision, conv.recipe, conv.loaded.activation, conv.beat_tracker)
+
+        def result_key(a: Analysis) -> tuple:
+            grid = grid_bpm if a.beats.tracker == GRID else None
+            return (digest, clip.start, clip.duration, clip.playrate, clip.composer, engine, grid)
+
+        def progress(p: Progress) -> None:
+            job.fraction = p.fraction
+            self._send(job, msg.progress(job.id, p.fraction, p.stage))
+
+        if analysis is not None:
+            cached = self._results.get(result_key(analysis))
+            if cached is not None:
+                progress(Progress(1.0, "cached"))
+                if session is not None:
+                    session.add(playable(cached.notes))
+                return _retarget(cached, clip)
+        if analysis is None:
+            analysis = conv.analyse(clip, progress, job.cancel)
+            light = dataclasses.replace(analysis, clip=dataclasses.replace(analysis.clip, samples=np.empty(0, np.float32)))
+            self._analyses.put(analysis_key, light)
+
+        def on_chunk(chunk: ChunkNotes) -> None:
+            if session is not None:
+                session.add(chunk.notes, chunk.horizon)
+
+        arrangement = conv.convert(clip, progress, job.cancel, on_chunk, analysis=analysis)
+        self._results.put(result_key(analysis), arrangement)
+        return arrangement
+
+    # -- helpers ----------------------------------------------------------------------
+    def _out_dir(self, request: Convert) -> str:
+        if request.out_dir:
+            folder = os.path.abspath(request.out_dir)
+            if not os.path.isdir(folder):
+                raise NotFound(f"out_dir does not exist or is not a folder: {folder}")
+        else:
+            folder = os.path.join(os.path.dirname(os.path.abspath(request.audio_path)), DEFAULT_FOLDER)
+            try:
+                os.makedirs(folder, exist_ok=True)
+            except OSError as exc:
+                raise BadRequest(f"cannot create {folder}: {exc.strerror}") from None
+        if not os.access(folder, os.W_OK):
+            raise BadRequest(f"out_dir is not writable: {folder}")
+        return folder
+
+    def _live(self) -> Player:
+        if self._player is None or self._player.failure:
+            if self._live_factory is None:
+                raise MidiUnavailable("live MIDI output is not enabled in this bridge")
+            if self._player is not None:
+                self._player.close()
+                self._player = None
+            self._player = self._live_factory()
+        return self._player
+
+    def _silence(self, session: Session | None) -> None:
+        if session is not None and session.active and self._player is not None:
+            self._player.stop()
+
+    def _finish(self, job: Job, state: str, reply: Reply) -> None:
+        job.state = state
+        if state == DONE:
+            job.fraction = 1.0
+        self._send(job, reply)
+        for target in job.cancel_targets:  # whoever asked to cancel learns how the job ended
+            self._notify_target(target, reply)
+
+    def _send(self, job: Job, reply: Reply) -> None:
+        self._notify_target(job.target, reply)
+
+    def _notify_target(self, target: Any, reply: Reply) -> None:
+        try:
+            self._notify(target, reply)
+        except Exception:  # a reply that cannot be sent must not end the job
+            log.exception("could not send %s", reply[0])
+
+    def _forget_old(self) -> None:
+        finished = [k for k, j in self._jobs.items() if j.state not in ACTIVE]
+        for key in finished[: max(0, len(finished) - self.keep_finished)]:
+            del self._jobs[key]
+
+
+def _retarget(cached: Arrangement, clip: ClipRequest) -> Arrangement:
+    """A cached arrangement for this request's path and session tempo."""
+    return dataclasses.replace(
+        cached,
+        source=os.path.abspath(clip.path),
+        tempo=clip.tempo or cached.detected_tempo,
+        tempo_source="session" if clip.tempo else "detected",
+    )
