@@ -52,3 +52,22 @@ def reference_converter(model_dir):
     from bridge.engine.converter import Converter
 
     return Converter(model_dir, device="cpu", recipe="reference")
+
+
+@pytest.fixture(scope="session")
+def jack():
+    """A private JACK server (dummy driver) for live-MIDI tests; skips with the reason if none starts."""
+    from processes import Jack
+
+    server = Jack()
+    if not server.start():
+        pytest.skip(f"live MIDI tests need JACK: {server.reason}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def long_song_path(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("audio-long") / "long song.wav"
+    sf.write(str(path), audio_fixtures.chord_song(60.0, SR), SR)
+    return str(path)

@@ -145,7 +145,8 @@ class Converter:
         report(Progress(_FEATURES, "generating", 0, count))
         for first in range(0, count, self.batch_size):
             _check_cancel(cancel)
-            rows = self._generate(mel[first : first + self.batch_size], request.composer, generation)
+            rows = self._generate(mel[first : first + self.batch_size], request.composer, generation, cancel)
+            _check_cancel(cancel)  # generation stops at the next token once cancel is set
             for offset, row in enumerate(rows):
                 index = first + offset
                 steps = decode_chunk(
@@ -220,8 +221,19 @@ class Converter:
         """Steps after a chunk's start where its notes are cut: the recipe's 12 for 2 bars."""
         return (self.features.settings.num_bars + 1) * 4
 
-    def _generate(self, mel: np.ndarray, composer: str, generation: dict[str, Any] | None = None) -> list[list[int]]:
+    def _generate(
+        self,
+        mel: np.ndarray,
+        composer: str,
+        generation: dict[str, Any] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> list[list[int]]:
         import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        class _Cancelled(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):  # noqa: ANN001 - transformers' signature
+                return torch.full((input_ids.shape[0],), bool(cancel and cancel.is_set()), dtype=torch.bool)
 
         # A private copy per call: the port's generate() writes its kwargs into the config
         # it is given, which would leak one request's settings into the next.
@@ -230,7 +242,12 @@ class Converter:
             config.update(**generation)
         with torch.inference_mode():
             features = torch.from_numpy(mel).to(self.loaded.device)
-            ids = self.loaded.model.generate(input_features=features, composer=composer, generation_config=config)
+            ids = self.loaded.model.generate(
+                input_features=features,
+                composer=composer,
+                generation_config=config,
+                stopping_criteria=StoppingCriteriaList([_Cancelled()]) if cancel is not None else None,
+            )
         return ids.cpu().tolist()
 
 

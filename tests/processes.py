@@ -1,0 +1,161 @@
+"""Real processes for integration tests: a JACK server, the bridge daemon, an OSC peer.
+
+Each helper starts its process, waits until it is ready, and stops it again; tests that
+cannot get a process skip with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+from pythonosc.osc_message import OscMessage
+from pythonosc.osc_message_builder import OscMessageBuilder
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+JACK_SERVER = f"p2ptest{os.getpid()}"
+
+
+class Jack:
+    """``jackd -d dummy`` under a private server name (JACK_DEFAULT_SERVER for clients)."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+        self.reason = ""
+
+    def start(self) -> bool:
+        jackd = shutil.which("jackd")
+        if not jackd:
+            self.reason = "jackd is not installed (Debian package jackd2)"
+            return False
+        os.environ["JACK_DEFAULT_SERVER"] = JACK_SERVER
+        os.environ.setdefault("JACK_NO_AUDIO_RESERVATION", "1")
+        self.proc = subprocess.Popen(
+            [jackd, "--no-realtime", "-n", JACK_SERVER, "-d", "dummy", "-r", "48000", "-p", "256"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self.reason = "jackd exited: " + self.proc.stderr.read().decode(errors="replace")[-300:]
+                return False
+            if self._ready():
+                return True
+            time.sleep(0.2)
+        self.reason = "jackd did not become ready in 10 s"
+        self.stop()
+        return False
+
+    def _ready(self) -> bool:
+        import rtmidi
+
+        try:
+            probe = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name="p2p-probe")
+            probe.get_ports()
+            probe.delete()
+            return True
+        except Exception:
+            return False
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+class Daemon:
+    """``pop2piano-bridge serve`` on an ephemeral port; stopped with SIGTERM."""
+
+    def __init__(self, model_dir: str, *extra: str, env: dict[str, str] | None = None) -> None:
+        self.model_dir = model_dir
+        self.extra = list(extra)
+        self.env = {**os.environ, "HF_HUB_DISABLE_PROGRESS_BARS": "1", **(env or {})}
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+        self.banner = ""
+
+    def start(self, timeout: float = 120.0) -> Daemon:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bridge", "serve", "--model", self.model_dir, "--port", "0", *self.extra],
+            cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("daemon exited: " + self.proc.stderr.read()[-2000:])
+                continue
+            match = re.search(r"listening on udp://[^ ]+:(\d+)", line)
+            if match:
+                self.port = int(match.group(1))
+                self.banner = line.strip()
+                return self
+        raise RuntimeError("daemon did not start in time")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        code = self.proc.returncode
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        self.proc = None
+        return code
+
+
+class Peer:
+    """An OSC client socket on loopback (python-osc messages over a real UDP socket)."""
+
+    def __init__(self, port: int) -> None:
+        self.target = ("127.0.0.1", port)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+
+    def send(self, address: str, *args: Any) -> None:
+        builder = OscMessageBuilder(address=address)
+        for arg in args:
+            builder.add_arg(arg)
+        self.sock.sendto(builder.build().dgram, self.target)
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendto(data, self.target)
+
+    def receive(self, timeout: float = 10.0) -> tuple[str, list[Any]]:
+        self.sock.settimeout(timeout)
+        data, _ = self.sock.recvfrom(65535)
+        message = OscMessage(data)
+        return message.address, list(message.params)
+
+    def until_final(self, job_id: str, timeout: float = 120.0) -> list[tuple[str, list[Any]]]:
+        """Replies for ``job_id`` up to and including its done/error/cancelled."""
+        replies = []
+        deadline = time.monotonic() + timeout
+        while True:
+            address, args = self.receive(max(0.1, deadline - time.monotonic()))
+            if args and args[0] == job_id:
+                replies.append((address, args))
+                if address.rsplit("/", 1)[1] in ("done", "error", "cancelled"):
+                    return replies
+
+    def close(self) -> None:
+        self.sock.close()
