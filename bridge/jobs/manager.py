@@ -53,6 +53,7 @@ class Job:
     midi_path: str = ""
     notes_path: str = ""
     cancel_targets: list[Any] = field(default_factory=list)
+    session: Session | None = None  # its live playback, when output is live or both
     created: float = field(default_factory=time.monotonic)
 
 
@@ -105,11 +106,19 @@ class JobManager:
             return job
 
     def cancel(self, job_id: str, target: Any = None) -> None:
-        """Cancel a queued job now or a running one at its next chunk; its final reply is ``cancelled``."""
+        """Cancel a queued job now or a running one at its next token; its final reply is ``cancelled``.
+
+        A finished job whose live playback is still going has its playback stopped and the
+        canceller gets ``cancelled`` (the job's own final reply was already ``done``).
+        """
         with self._cond:
             job = self._jobs.get(job_id)
             if job is None:
                 raise NotFound(f"no job {job_id!r}")
+            if job.state == DONE and job.session is not None and job.session.active and self._player is not None:
+                self._player.stop()
+                self._notify_target(target if target is not None else job.target, msg.cancelled(job.id))
+                return
             if job.state not in ACTIVE:
                 raise BadRequest(f"job {job_id!r} already ended ({job.state})")
             if target is not None and target != job.target:
@@ -134,7 +143,8 @@ class JobManager:
             if job.state != DONE or job.arrangement is None:
                 raise BadRequest(f"job {job_id!r} has no finished arrangement ({job.state})")
             notes = job.arrangement.notes
-        return self._live().play(playable(notes), from_seconds)
+            job.session = self._live().play(playable(notes), from_seconds)
+            return job.session
 
     def stop(self) -> None:
         if self._player is not None:
@@ -190,7 +200,7 @@ class JobManager:
             resolve_range(info, clip.start, clip.duration)
             out_dir = self._out_dir(request) if request.output in ("file", "both") else None
             if request.output in ("live", "both"):
-                session = self._live().stream()
+                session = job.session = self._live().stream()
             arrangement = self._arrange(job, clip, session)
             if session is not None:
                 session.finish()

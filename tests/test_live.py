@@ -1,0 +1,264 @@
+"""Live MIDI: the scheduler on its own, then real JACK ports read back by a real rtmidi input."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import mido
+import pytest
+
+from bridge.engine.types import Note
+from bridge.output.live import Player, open_port
+from processes import Daemon, Peer
+
+
+class Recorder:
+    """Collects what a player sends, with the time it was sent."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[float, mido.Message]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, message: mido.Message) -> None:
+        with self.lock:
+            self.messages.append((time.perf_counter(), message))
+
+    def sounding(self) -> set[int]:
+        return _sounding(m for _t, m in self.messages)
+
+
+def _sounding(messages) -> set[int]:
+    on: set[int] = set()
+    for m in messages:
+        if m.type == "note_on" and m.velocity > 0:
+            on.add(m.note)
+        elif m.type == "note_off" or (m.type == "note_on" and m.velocity == 0):
+            on.discard(m.note)
+        elif m.type == "control_change" and m.control == 123:
+            on.clear()
+    return on
+
+
+def _notes(messages):
+    return [(m.type, m.note) for m in messages if m.type in ("note_on", "note_off")]
+
+
+def test_plays_in_time_order_and_ends_clean():
+    rec = Recorder()
+    player = Player(rec)
+    try:
+        notes = [Note(60, 0.0, 0.10, 80), Note(64, 0.05, 0.15, 90), Note(67, 0.10, 0.12, 70)]
+        start = time.perf_counter()
+        session = player.play(notes)
+        assert player.wait_idle(5)
+        assert _notes(m for _t, m in rec.messages) == [
+            ("note_on", 60), ("note_on", 64), ("note_off", 60), ("note_on", 67), ("note_off", 67), ("note_off", 64)]
+        assert rec.sounding() == set()
+        first_on = rec.messages[0][0] - start
+        assert 0.0 < first_on < 0.5
+        assert len(session.timing_errors) == 6
+    finally:
+        player.close()
+
+
+def test_a_restrike_ends_the_sounding_note_and_its_old_end_does_not_cut_the_new_one():
+    rec = Recorder()
+    player = Player(rec)
+    try:
+        player.play([Note(60, 0.0, 0.2, 80), Note(60, 0.1, 0.3, 80)])
+        assert player.wait_idle(5)
+        assert _notes(m for _t, m in rec.messages) == [
+            ("note_on", 60), ("note_off", 60), ("note_on", 60), ("note_off", 60)]
+        t = [t for t, _m in rec.messages]
+        assert t[3] - t[2] > 0.15  # the second note lasts to its own end
+    finally:
+        player.close()
+
+
+def test_stop_silences_every_sounding_note_at_once():
+    rec = Recorder()
+    player = Player(rec)
+    try:
+        player.play([Note(p, 0.0, 30.0, 80) for p in (60, 64, 67)])
+        deadline = time.monotonic() + 5
+        while player.sounding != {60, 64, 67} and time.monotonic() < deadline:
+            time.sleep(0.01)
+        player.stop()
+        kinds = [(m.type, getattr(m, "note", None), getattr(m, "control", None)) for _t, m in rec.messages]
+        assert kinds[-5:] == [("note_off", 60, None), ("note_off", 64, None), ("note_off", 67, None),
+                              ("control_change", None, 64), ("control_change", None, 123)]
+        assert rec.sounding() == set() and player.sounding == set()
+    finally:
+        player.close()
+
+
+def test_a_new_play_over_an_old_one_ends_the_old_notes_first():
+    rec = Recorder()
+    player = Player(rec)
+    try:
+        player.play([Note(50, 0.0, 30.0, 80)])
+        while 50 not in player.sounding:
+            time.sleep(0.01)
+        player.play([Note(70, 0.0, 0.05, 80)])
+        assert player.wait_idle(5)
+        assert _notes(m for _t, m in rec.messages) == [("note_on", 50), ("note_off", 50), ("note_on", 70), ("note_off", 70)]
+    finally:
+        player.close()
+
+
+def test_streaming_waits_at_the_horizon_instead_of_dropping_notes():
+    rec = Recorder()
+    player = Player(rec)
+    try:
+        session = player.stream()
+        session.add([Note(60, 0.0, 0.05, 80)], horizon=0.1)
+        time.sleep(0.4)  # the next chunk is late: the playhead waits at 0.1 s
+        session.add([Note(62, 0.1, 0.15, 80)], horizon=float("inf"))
+        session.finish()
+        assert player.wait_idle(5)
+        times = {(m.type, m.note): t for t, m in rec.messages if m.type.startswith("note")}
+        # unstalled it would come 0.1 s after the first; it waited for its chunk (0.4 s minus the 0.05 s lead)
+        assert times[("note_on", 62)] - times[("note_on", 60)] > 0.3
+        # after resuming, the chunk keeps its own timing
+        assert times[("note_off", 62)] - times[("note_on", 62)] == pytest.approx(0.05, abs=0.01)
+    finally:
+        player.close()
+
+
+def test_a_failing_port_is_reported_not_raised():
+    def broken(_message):
+        raise OSError("backend went away")
+
+    player = Player(broken)
+    try:
+        player.play([Note(60, 0.0, 0.05, 80)])
+        assert player.wait_idle(5)
+        assert "backend went away" in (player.failure or "")
+    finally:
+        player.close()
+
+
+# -- real JACK ports -----------------------------------------------------------------
+
+class JackListener:
+    """A real rtmidi JACK input connected to the bridge's virtual output."""
+
+    def __init__(self, port_name: str, timeout: float = 10.0) -> None:
+        self.backend = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True)
+        self.messages: list[tuple[float, mido.Message]] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            names = [n for n in self.backend.get_input_names() if port_name in n]
+            if names or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert names, f"no JACK port named {port_name!r}: {self.backend.get_input_names()}"
+        self.port = self.backend.open_input(names[0], callback=lambda m: self.messages.append((time.perf_counter(), m)))
+
+    def wait_for(self, predicate, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate(self) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert predicate(self), [m for _t, m in self.messages][-10:]
+
+    def sounding(self) -> set[int]:
+        return _sounding(m for _t, m in self.messages)
+
+    def note_ons(self) -> int:
+        return sum(1 for _t, m in self.messages if m.type == "note_on" and m.velocity > 0)
+
+    def close(self) -> None:
+        self.port.close()
+
+
+def test_jack_virtual_port_is_read_back_by_a_real_input(jack):
+    name = f"p2p-unit-{os.getpid()}"
+    port = open_port(name, "UNIX_JACK")
+    player = Player(port.send, on_close=port.close)
+    listener = JackListener(name)
+    try:
+        time.sleep(0.3)
+        notes = [Note(60 + i % 12, i * 0.01, i * 0.01 + 0.05, 90) for i in range(50)]
+        player.play(notes)
+        assert player.wait_idle(10)
+        listener.wait_for(lambda l: l.note_ons() == 50 and not l.sounding(), timeout=5)
+    finally:
+        listener.close()
+        player.close()
+
+
+@pytest.fixture(scope="module")
+def live_daemon(jack, model_dir):
+    name = f"p2p-daemon-{os.getpid()}"
+    server = Daemon(model_dir, "--midi-api", "UNIX_JACK", "--midi-port-name", name).start()
+    yield server, name
+    assert server.stop() == 0
+
+
+def test_live_output_streams_while_generating_and_ends_clean(live_daemon, song_path, tmp_path):
+    server, name = live_daemon
+    assert f"port {name!r}" in server.banner
+    listener = JackListener(name)
+    peer = Peer(server.port)
+    try:
+        peer.send("/pop2piano/convert", "live1", song_path, "composer", "composer3", "output", "both",
+                  "out_dir", str(tmp_path))
+        replies = peer.until_final("live1")
+        assert replies[-1][0] == "/pop2piano/done"
+        count = replies[-1][1][3]
+        assert count > 0
+        listener.wait_for(lambda l: l.note_ons() >= count and not l.sounding(), timeout=60)
+    finally:
+        peer.close()
+        listener.close()
+
+
+def test_play_then_stop_silences_and_play_over_play(live_daemon, song_path, tmp_path):
+    server, name = live_daemon
+    listener = JackListener(name)
+    peer = Peer(server.port)
+    try:
+        peer.send("/pop2piano/convert", "p1", song_path, "composer", "composer4", "out_dir", str(tmp_path))
+        assert peer.until_final("p1")[-1][0] == "/pop2piano/done"
+        peer.send("/pop2piano/play", "p1", 0.0)
+        assert peer.receive() == ("/pop2piano/playing", ["p1", 0.0])
+        listener.wait_for(lambda l: l.note_ons() >= 1)
+        peer.send("/pop2piano/play", "p1", 2.0)  # a new play over the old one
+        assert peer.receive()[0] == "/pop2piano/playing"
+        time.sleep(0.5)
+        peer.send("/pop2piano/stop")
+        assert peer.receive() == ("/pop2piano/stopped", [])
+        listener.wait_for(lambda l: any(m.type == "control_change" and m.control == 123 for _t, m in l.messages))
+        time.sleep(0.2)
+        assert listener.sounding() == set()
+        peer.send("/pop2piano/play", "nope")
+        assert peer.receive()[1][:2] == ["nope", "not_found"]
+    finally:
+        peer.close()
+        listener.close()
+
+
+def test_cancel_during_live_streaming_leaves_nothing_sounding(live_daemon, long_song_path):
+    server, name = live_daemon
+    listener = JackListener(name)
+    peer = Peer(server.port)
+    try:
+        peer.send("/pop2piano/convert", "lc1", long_song_path, "output", "live", "composer", "composer2")
+        listener.wait_for(lambda l: l.note_ons() >= 1, timeout=60)
+        peer.send("/pop2piano/cancel", "lc1")
+        # cancelled while generating, or generation already done and the cancel stopped the playback
+        replies = peer.until_final("lc1")
+        if replies[-1][0] == "/pop2piano/done":
+            assert peer.receive() == ("/pop2piano/cancelled", ["lc1"])
+        else:
+            assert replies[-1] == ("/pop2piano/cancelled", ["lc1"])
+        time.sleep(0.3)
+        assert listener.sounding() == set()
+        heard = listener.note_ons()
+        time.sleep(0.5)
+        assert listener.note_ons() == heard  # nothing more is played
+    finally:
+        peer.close()
+        listener.close()
