@@ -87,3 +87,12 @@ ERROR_CODES = (
     "bad_request", "bad_range", "unknown_composer", "not_found", "not_audio", "busy", "duplicate_id",
     "model_unavailable", "midi_unavailable", "forbidden", "cancelled", "internal",
 )
+
+
+def error_for(code: str, message: str) -> BridgeError:
+    """The error class for a code (errors cross process boundaries as code + message)."""
+    classes = {cls.code: cls for cls in (
+        BadRequest, NotFound, NotAudio, BadRange, UnknownComposer, ModelUnavailable, Cancelled, Busy, DuplicateId,
+        MidiUnavailable, Forbidden,
+    )}
+    return classes.get(code, BridgeError)(message)

@@ -33,6 +33,8 @@ def add_commands(sub, add_model_args: Callable, add_common: Callable) -> None:
                        help="rtmidi API for live MIDI (default: the first that works)")
     serve.add_argument("--no-live", action="store_true", help="do not open a MIDI port (file output only)")
     serve.add_argument("--queue", type=int, default=8, help="jobs that may wait (beyond it: busy)")
+    serve.add_argument("--in-process", action="store_true",
+                       help="run inference in the daemon's process (slower replies and live timing while converting)")
     add_common(serve)
     serve.set_defaults(handler=_serve)
 
@@ -57,21 +59,22 @@ def _is_loopback(host: str) -> bool:
 
 def _serve(args: argparse.Namespace) -> int:
     from bridge.daemon.server import OscServer
-    from bridge.engine.converter import Converter
+    from bridge.jobs.engine import EngineSettings, LocalEngine, ProcessEngine
     from bridge.jobs.manager import JobManager
     from bridge.output.live import port_player
 
     if not _is_loopback(args.host) and not args.secret:
         raise BadRequest(f"listening on {args.host} (beyond loopback) needs --secret (or {SECRET_ENV})")
     logging.getLogger("bridge").setLevel(logging.INFO if args.verbose else logging.WARNING)
-    converter = Converter(args.model, device=args.device, activation=args.activation, recipe=args.recipe,
-                          beat_tracker=args.beat_tracker)
+    settings = EngineSettings(args.model, args.device, args.activation, args.recipe, args.beat_tracker)
+    engine = LocalEngine(settings.build()) if args.in_process else ProcessEngine(settings)
     try:
         server = OscServer(args.host, args.port, secret=args.secret)
     except OSError as exc:
+        engine.close()
         raise BadRequest(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
     live = None if args.no_live else (lambda: port_player(args.midi_port_name, args.midi_api))
-    manager = JobManager(converter, server.send, live=live, max_queue=args.queue)
+    manager = JobManager(engine, server.send, live=live, max_queue=args.queue)
     server.attach(manager)
     live_state = "off"
     if live is not None:
@@ -91,7 +94,7 @@ def _serve(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, on_signal)
     host, port = server.address
     print(f"pop2piano-bridge {__version__} listening on udp://{host}:{port} "
-          f"(model {converter.model_id}, live MIDI {live_state})", flush=True)
+          f"(model {engine.info.model_id}, live MIDI {live_state})", flush=True)
     try:
         server.serve_forever()
     finally:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import logging
-import math
 import os
 import threading
 import time
@@ -19,15 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from bridge.engine.audio import probe, resolve_range
 from bridge.engine.beats import FALLBACK_BPM, GRID
-from bridge.engine.converter import Analysis, Converter, validate_request
+from bridge.engine.converter import validate_request
 from bridge.engine.notes import playable
 from bridge.engine.types import Arrangement, ChunkNotes, ClipRequest, Progress
 from bridge.errors import BadRequest, BridgeError, Busy, Cancelled, DuplicateId, MidiUnavailable, NotFound
 from bridge.jobs.cache import LRU, ContentHasher
+from bridge.jobs.engine import LocalEngine, ProcessEngine
 from bridge.jobs.naming import DEFAULT_FOLDER, free_midi_path, stem_for
 from bridge.output.files import write_outputs
 from bridge.output.live import Player, Session
@@ -62,14 +60,14 @@ class JobManager:
 
     def __init__(
         self,
-        converter: Converter,
+        engine: LocalEngine | ProcessEngine,
         notify: Notify,
         live: Callable[[], Player] | None = None,
         max_queue: int = 8,
         keep_finished: int = 256,
         cache_size: int = 64,
     ) -> None:
-        self.converter = converter
+        self.engine = engine
         self._notify = notify
         self._live_factory = live
         self._player: Player | None = None
@@ -81,7 +79,6 @@ class JobManager:
         self._closing = False
         self._running: Job | None = None
         self._hasher = ContentHasher()
-        self._analyses: LRU[Analysis] = LRU(4)
         self._results: LRU[Arrangement] = LRU(cache_size)
         self._worker = threading.Thread(target=self._work, name="jobs", daemon=True)
         self._worker.start()
@@ -152,7 +149,7 @@ class JobManager:
 
     @property
     def composers(self) -> list[str]:
-        return self.converter.composers
+        return self.engine.info.composers
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """Refuse new jobs, cancel queued and running ones, silence and close the live port."""
@@ -166,6 +163,7 @@ class JobManager:
                 self._running.cancel.set()
             self._cond.notify_all()
         self._worker.join(timeout)
+        self.engine.close()
         if self._player is not None:
             self._player.close()
 
@@ -192,10 +190,11 @@ class JobManager:
             request = job.request
             if job.cancel.is_set():
                 raise Cancelled("cancelled")
-            composer = request.composer or self.converter.composers[0]
+            composers = self.engine.info.composers
+            composer = request.composer or composers[0]
             clip = ClipRequest(request.audio_path, request.start, request.duration, request.playrate,
                                request.tempo, composer)
-            validate_request(clip, self.converter.composers)
+            validate_request(clip, composers)
             info = probe(clip.path)
             resolve_range(info, clip.start, clip.duration)
             out_dir = self._out_dir(request) if request.output in ("file", "both") else None
@@ -222,41 +221,28 @@ class JobManager:
             self._finish(job, ERROR, msg.error(job.id, "internal", f"{type(exc).__name__}: {exc}"))
 
     def _arrange(self, job: Job, clip: ClipRequest, session: Session | None) -> Arrangement:
-        conv = self.converter
         digest = self._hasher.digest(clip.path)
         grid_bpm = (clip.tempo / clip.playrate) if clip.tempo else FALLBACK_BPM
-        analysis_key = (digest, clip.start, clip.duration, conv.recipe, conv.beat_tracker)
-        analysis = self._analyses.get(analysis_key)
-        if analysis is not None and analysis.beats.tracker == GRID and not math.isclose(analysis.beats.bpm, grid_bpm):
-            analysis = None  # a fallback grid follows the session tempo: recompute for this one
-        engine = (conv.revision, conv.recipe, conv.loaded.activation, conv.beat_tracker)
-
-        def result_key(a: Analysis) -> tuple:
-            grid = grid_bpm if a.beats.tracker == GRID else None
-            return (digest, clip.start, clip.duration, clip.playrate, clip.composer, engine, grid)
+        base = (digest, clip.start, clip.duration, clip.playrate, clip.composer, self.engine.info.key)
 
         def progress(p: Progress) -> None:
             job.fraction = p.fraction
             self._send(job, msg.progress(job.id, p.fraction, p.stage))
 
-        if analysis is not None:
-            cached = self._results.get(result_key(analysis))
-            if cached is not None:
-                progress(Progress(1.0, "cached"))
-                if session is not None:
-                    session.add(playable(cached.notes))
-                return _retarget(cached, clip)
-        if analysis is None:
-            analysis = conv.analyse(clip, progress, job.cancel)
-            light = dataclasses.replace(analysis, clip=dataclasses.replace(analysis.clip, samples=np.empty(0, np.float32)))
-            self._analyses.put(analysis_key, light)
+        # Beats from a tracker do not depend on the session tempo; a fallback grid does.
+        cached = self._results.get((*base, None)) or self._results.get((*base, grid_bpm))
+        if cached is not None:
+            progress(Progress(1.0, "cached"))
+            if session is not None:
+                session.add(playable(cached.notes))
+            return _retarget(cached, clip)
 
         def on_chunk(chunk: ChunkNotes) -> None:
             if session is not None:
                 session.add(chunk.notes, chunk.horizon)
 
-        arrangement = conv.convert(clip, progress, job.cancel, on_chunk, analysis=analysis)
-        self._results.put(result_key(analysis), arrangement)
+        arrangement = self.engine.convert(clip, digest, progress, job.cancel, on_chunk)
+        self._results.put((*base, grid_bpm if arrangement.tracker == GRID else None), arrangement)
         return arrangement
 
     # -- helpers ----------------------------------------------------------------------

@@ -1,0 +1,154 @@
+"""Daemon responsiveness and live-MIDI timing, measured against an idle baseline in the same run.
+
+    python bench/daemon_bench.py [--seconds 60] [--full-size | --model DIR]
+
+1. Ping round-trip time to a running daemon, idle (baseline) and while it converts a song
+   with a full-size random-weight Pop2Piano (inference runs off the socket thread).
+2. Live MIDI send-time error (sent − intended) of the scheduler while the same model
+   generates, streamed chunk by chunk to a JACK virtual port (a null port without JACK),
+   against the same player with the CPU idle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+import soundfile as sf
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+sys.path.insert(0, os.path.join(HERE, ".."))
+
+import audio_fixtures  # noqa: E402
+import tiny_model  # noqa: E402
+from processes import Daemon, Jack, Peer  # noqa: E402
+
+
+def stats(values_ms: list[float]) -> str:
+    a = np.asarray(values_ms)
+    return f"n={a.size:4d}  p50={np.percentile(a, 50):7.3f} ms  p99={np.percentile(a, 99):7.3f} ms  max={a.max():7.3f} ms"
+
+
+def ping_rtts(peer: Peer, count: int, until: threading.Event | None = None, interval: float = 0.05) -> list[float]:
+    rtts = []
+    for _ in range(count):
+        if until is not None and until.is_set():
+            break
+        t0 = time.perf_counter()
+        peer.send("/pop2piano/ping")
+        while True:
+            address, _args = peer.receive(30)
+            if address == "/pop2piano/pong":
+                break
+        rtts.append((time.perf_counter() - t0) * 1000)
+        time.sleep(interval)
+    return rtts
+
+
+def bench_ping(model: str, song: str) -> None:
+    server = Daemon(model, "--no-live").start()
+    peer, jobs = Peer(server.port), Peer(server.port)
+    try:
+        idle = ping_rtts(peer, 100, interval=0.01)
+        done = threading.Event()
+
+        def run_job() -> None:
+            jobs.send("/pop2piano/convert", "bench", song, "output", "file", "composer", "composer1")
+            jobs.until_final("bench", timeout=3600)
+            done.set()
+
+        worker = threading.Thread(target=run_job)
+        worker.start()
+        time.sleep(1.0)  # into generation
+        busy = ping_rtts(peer, 100000, until=done)
+        worker.join()
+        print("ping round trip, idle daemon     :", stats(idle))
+        print("ping round trip, while converting:", stats(busy))
+        print(f"ratio p99 busy/idle: {np.percentile(busy, 99) / np.percentile(idle, 99):.2f}")
+    finally:
+        peer.close()
+        jobs.close()
+        server.stop()
+
+
+def bench_live(model: str, song: str) -> None:
+    from bridge.engine.types import ClipRequest, Note
+    from bridge.errors import Cancelled
+    from bridge.jobs.engine import EngineSettings, ProcessEngine
+    from bridge.output.live import Player, open_port
+
+    jack = Jack()
+    port = None
+    if jack.start():
+        port = open_port("p2p-bench", "UNIX_JACK")
+        send, where = port.send, "JACK virtual port"
+    else:
+        send, where = (lambda _m: None), f"null port ({jack.reason})"
+    player = Player(send)
+    try:
+        grid = [Note(60 + i % 24, i * 0.02, i * 0.02 + 0.1, 80) for i in range(500)]
+        player.play(grid)
+        player.wait_idle(60)
+        idle = [e * 1000 for e in player.last_session.timing_errors]
+
+        # as in the daemon: inference in a child process, the player in this one
+        engine = ProcessEngine(EngineSettings(model, "cpu"))
+        second = ProcessEngine(EngineSettings(model, "cpu"))
+        never = threading.Event()
+        session = player.stream()
+        engine.convert(ClipRequest(song), "bench", lambda p: None, never, lambda c: session.add(c.notes, c.horizon))
+        session.finish()
+        # keep the CPU busy with more generation while the tail plays, like a queue of jobs
+        stop = threading.Event()
+
+        def churn() -> None:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                try:
+                    second.convert(ClipRequest(song, duration=8.0), f"churn{n}", lambda p: None, stop, lambda c: None)
+                except Cancelled:
+                    return
+
+        load = threading.Thread(target=churn)
+        load.start()
+        player.wait_idle(3600)
+        stop.set()
+        load.join()
+        engine.close()
+        second.close()
+        busy = [e * 1000 for e in session.timing_errors]
+        print(f"live MIDI send-time error on a {where}:")
+        print("  idle CPU            :", stats(idle))
+        print("  while generating    :", stats(busy))
+    finally:
+        player.close()
+        if port is not None:
+            port.close()
+        jack.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of the synthetic song")
+    parser.add_argument("--model", help="a model folder (default: build a full-size random one)")
+    parser.add_argument("--tiny", action="store_true", help="use the tests' tiny model (quick check only)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        model = args.model or tiny_model.build(os.path.join(tmp, "model"), full_size=not args.tiny, eos_scale=0.0)
+        song = os.path.join(tmp, "song.wav")
+        sf.write(song, audio_fixtures.chord_song(args.seconds, 44100), 44100)
+        print(f"model: {'given ' + args.model if args.model else ('tiny' if args.tiny else 'full-size random')}, "
+              f"song: {args.seconds:g} s, cpu threads: {os.cpu_count()}")
+        bench_ping(model, song)
+        bench_live(model, song)
+
+
+if __name__ == "__main__":
+    main()
