@@ -97,36 +97,35 @@ def bench_live(model: str, song: str) -> None:
         player.wait_idle(60)
         idle = [e * 1000 for e in player.last_session.timing_errors]
 
-        # as in the daemon: inference in a child process, the player in this one
+        # as in the daemon: inference in child processes, the player in this one
         engine = ProcessEngine(EngineSettings(model, "cpu"))
         second = ProcessEngine(EngineSettings(model, "cpu"))
-        never = threading.Event()
-        session = player.stream()
-        engine.convert(ClipRequest(song), "bench", lambda p: None, never, lambda c: session.add(c.notes, c.horizon))
-        session.finish()
-        # keep the CPU busy with more generation while the tail plays, like a queue of jobs
         stop = threading.Event()
 
-        def churn() -> None:
+        def churn(which, name) -> None:
             n = 0
             while not stop.is_set():
                 n += 1
                 try:
-                    second.convert(ClipRequest(song, duration=8.0), f"churn{n}", lambda p: None, stop, lambda c: None)
+                    which.convert(ClipRequest(song), f"{name}{n}", lambda p: None, stop, lambda c: None)
                 except Cancelled:
                     return
 
-        load = threading.Thread(target=churn)
-        load.start()
-        player.wait_idle(3600)
+        loads = [threading.Thread(target=churn, args=(e, n)) for e, n in ((engine, "a"), (second, "b"))]
+        for load in loads:
+            load.start()
+        time.sleep(3.0)  # both children are generating now
+        session = player.play(grid)
+        player.wait_idle(600)
         stop.set()
-        load.join()
+        for load in loads:
+            load.join()
         engine.close()
         second.close()
         busy = [e * 1000 for e in session.timing_errors]
         print(f"live MIDI send-time error on a {where}:")
         print("  idle CPU            :", stats(idle))
-        print("  while generating    :", stats(busy))
+        print("  while two inference processes generate:", stats(busy))
     finally:
         player.close()
         if port is not None:
