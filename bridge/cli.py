@@ -59,6 +59,8 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
                         help="faithful: original Pop2Piano semantics, whole clip; reference: the transformers port")
     parser.add_argument("--beat-tracker", choices=("auto", "essentia", "librosa"), default="auto",
                         help="auto: essentia where installed, else librosa")
+    parser.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32",
+                        help="fp32: the reference's notes; bf16/int8: faster, some notes change (docs/performance.md)")
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -105,7 +107,7 @@ def _convert(args: argparse.Namespace) -> int:
     from bridge.engine.converter import Converter
 
     converter = Converter(args.model, device=args.device, activation=args.activation, recipe=args.recipe,
-                          beat_tracker=args.beat_tracker)
+                          beat_tracker=args.beat_tracker, precision=args.precision)
     request = ClipRequest(args.song, args.start, args.duration, args.playrate, args.tempo, args.composer)
     with _ProgressBar(enabled=sys.stderr.isatty()) as bar:
         arrangement = converter.convert(request, progress=bar.update)

@@ -104,7 +104,7 @@ def test_progress_is_monotonic_and_chunks_stream(converter, song_path):
 def test_cancel_between_chunks(model_dir, song_path):
     from bridge.engine.converter import Converter
 
-    converter = Converter(model_dir, device="cpu", batch_size=1)
+    converter = Converter(model_dir, device="cpu", batch_size=1, first_batch=1)
     cancel = threading.Event()
     seen = []
 

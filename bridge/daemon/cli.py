@@ -33,6 +33,8 @@ def add_commands(sub, add_model_args: Callable, add_common: Callable) -> None:
                        help="rtmidi API for live MIDI (default: the first that works)")
     serve.add_argument("--no-live", action="store_true", help="do not open a MIDI port (file output only)")
     serve.add_argument("--queue", type=int, default=8, help="jobs that may wait (beyond it: busy)")
+    serve.add_argument("--max-file-mb", type=float, default=2048.0, help="largest audio file accepted")
+    serve.add_argument("--max-minutes", type=float, default=30.0, help="longest clip accepted")
     serve.add_argument("--in-process", action="store_true",
                        help="run inference in the daemon's process (slower replies and live timing while converting)")
     add_common(serve)
@@ -44,6 +46,7 @@ def add_commands(sub, add_model_args: Callable, add_common: Callable) -> None:
     send.add_argument("--host", default="127.0.0.1")
     send.add_argument("--port", type=int, default=DEFAULT_PORT)
     send.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for a job to end")
+    send.add_argument("--secret", default=os.environ.get(SECRET_ENV), help=f"shared secret (env {SECRET_ENV})")
     add_common(send)
     send.set_defaults(handler=_send)
 
@@ -60,13 +63,14 @@ def _is_loopback(host: str) -> bool:
 def _serve(args: argparse.Namespace) -> int:
     from bridge.daemon.server import OscServer
     from bridge.jobs.engine import EngineSettings, LocalEngine, ProcessEngine
-    from bridge.jobs.manager import JobManager
+    from bridge.jobs.manager import JobManager, Limits
     from bridge.output.live import port_player
 
     if not _is_loopback(args.host) and not args.secret:
         raise BadRequest(f"listening on {args.host} (beyond loopback) needs --secret (or {SECRET_ENV})")
     logging.getLogger("bridge").setLevel(logging.INFO if args.verbose else logging.WARNING)
-    settings = EngineSettings(args.model, args.device, args.activation, args.recipe, args.beat_tracker)
+    settings = EngineSettings(args.model, args.device, args.activation, args.recipe, args.beat_tracker,
+                              args.precision)
     engine = LocalEngine(settings.build()) if args.in_process else ProcessEngine(settings)
     try:
         server = OscServer(args.host, args.port, secret=args.secret)
@@ -74,7 +78,8 @@ def _serve(args: argparse.Namespace) -> int:
         engine.close()
         raise BadRequest(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
     live = None if args.no_live else (lambda: port_player(args.midi_port_name, args.midi_api))
-    manager = JobManager(engine, server.send, live=live, max_queue=args.queue)
+    manager = JobManager(engine, server.send, live=live, max_queue=args.queue,
+                         limits=Limits(args.max_file_mb * 1e6, args.max_minutes * 60))
     server.attach(manager)
     live_state = "off"
     if live is not None:
@@ -109,6 +114,8 @@ def _send(args: argparse.Namespace) -> int:
 
     try:
         values = type_args(args.address, args.args)
+        if args.secret:
+            values += ["secret", args.secret]
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
     status = 0

@@ -54,6 +54,13 @@ def decode(datagram: bytes) -> tuple[str, list[Any]]:
     return message.address, list(message.params)
 
 
+def split_secret(args: list[Any]) -> tuple[list[Any], str | None]:
+    """Remove a trailing ``"secret", <value>`` pair (allowed on every request). Pure."""
+    if len(args) >= 2 and args[-2] == "secret" and isinstance(args[-1], str):
+        return args[:-2], args[-1]
+    return args, None
+
+
 class OscServer:
     """Owns the UDP socket; one thread reads it, the job manager's worker sends from it too."""
 
@@ -106,6 +113,7 @@ class OscServer:
     def handle(self, data: bytes, source: Address) -> None:
         try:
             address, args = decode(data)
+            args, secret = split_secret(args)
             request = parse_request(address, args)
         except ProtocolError as exc:
             log.info("bad request from %s: %s", source, exc.message)
@@ -114,7 +122,7 @@ class OscServer:
         target = (source[0], request.reply_port or source[1])
         job_id = getattr(request, "job_id", "")
         try:
-            self._check_secret(request)
+            self._check_secret(secret)
             reply = self.dispatch(request, target)
         except BridgeError as exc:
             reply = msg.error(job_id, exc.code, exc.message)
@@ -146,10 +154,9 @@ class OscServer:
             return msg.stopped()
         raise ProtocolError(f"unhandled request {type(request).__name__}")
 
-    def _check_secret(self, request: Request) -> None:
+    def _check_secret(self, given: str | None) -> None:
         if not self.secret:
             return
-        given = getattr(request, "secret", None) or ""
-        if not hmac.compare_digest(given.encode(), self.secret.encode()):
-            log.warning("refused %s without the shared secret", type(request).__name__)
-            raise Forbidden("this bridge needs the shared secret (option 'secret')")
+        if not hmac.compare_digest((given or "").encode(), self.secret.encode()):
+            log.warning("refused a request without the right shared secret")
+            raise Forbidden("this bridge needs the shared secret: end every request with: secret <value>")

@@ -23,6 +23,7 @@ RANGE_TOLERANCE_S = 0.05
 # milliseconds off (measured: 224 samples at 44.1 kHz) and block-wise reads drift
 # (see tests/test_engine.py). MP3 ranges are decoded from 0 in one call and sliced.
 INEXACT_SEEK_FORMATS = frozenset({"MP3"})
+_BLOCK_FRAMES = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -93,20 +94,36 @@ def read_clip(path: str, start: float = 0.0, duration: float = 0.0) -> Clip:
         with sf.SoundFile(path) as handle:
             if info.format in INEXACT_SEEK_FORMATS:
                 data = handle.read(last, dtype="float32", always_2d=True)[first:]
+                mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
             else:
                 if first:
                     handle.seek(first)
-                data = handle.read(last - first, dtype="float32", always_2d=True)
+                mono = _read_mono(handle, last - first, info.channels)
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise NotAudio(f"could not decode {path}: {_short(exc)}") from None
-    if data.shape[0] == 0:
+    if mono.shape[0] == 0:
         raise NotAudio(f"could not decode any samples from {path}")
-    mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     mono = np.ascontiguousarray(mono, dtype=np.float32)
     if not np.all(np.isfinite(mono)):
         log.warning("replacing NaN/inf samples in %s with silence", path)
         mono = np.nan_to_num(mono, nan=0.0, posinf=0.0, neginf=0.0)
     return Clip(mono, info.sample_rate, first / info.sample_rate, (last - first) / info.sample_rate, info)
+
+
+def _read_mono(handle: sf.SoundFile, frames: int, channels: int) -> np.ndarray:
+    """Decode ``frames`` frames block by block, mixing down as it goes: memory stays at the
+    mono result plus one block, however many channels the file has."""
+    if channels == 1:
+        return handle.read(frames, dtype="float32", always_2d=True)[:, 0]
+    mono = np.empty(frames, dtype=np.float32)
+    done = 0
+    while done < frames:
+        block = handle.read(min(_BLOCK_FRAMES, frames - done), dtype="float32", always_2d=True)
+        if block.shape[0] == 0:
+            break
+        mono[done : done + block.shape[0]] = block.mean(axis=1, dtype=np.float32)
+        done += block.shape[0]
+    return mono[:done]
 
 
 def _short(exc: BaseException) -> str:

@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +45,11 @@ class Analysis:
 
 ChunkCallback = Callable[[ChunkNotes], None]
 
-DEFAULT_BATCH_SIZE = 8
+# Chunks per generation batch: bigger batches use the CPU's matrix units better (and
+# finished rows leave the batch); the first batch is small so streaming starts early.
+DEFAULT_BATCH_SIZE = 64
+FIRST_BATCH = 2
+DECODERS = ("fast", "hf")
 # "faithful": the original Pop2Piano's semantics and the whole clip arranged (default).
 # "reference": what the transformers port does, note for note (parity tests, benchmark).
 RECIPES = ("faithful", "reference")
@@ -77,6 +82,16 @@ def step_notes_to_session(notes: Sequence[StepNote], grid: ChunkGrid, playrate: 
     return result
 
 
+def batches(count: int, first: int, size: int) -> list[tuple[int, int]]:
+    """(start, end) chunk ranges: a small first batch (early notes), then full ones. Pure."""
+    ranges, start = [], 0
+    while start < count:
+        end = min(count, start + (first if start == 0 else size))
+        ranges.append((start, end))
+        start = end
+    return ranges
+
+
 def within(notes: Sequence[Note], length: float) -> list[Note]:
     """Notes cut to end by ``length``; those starting at or after it dropped. Pure."""
     return [Note(n.pitch, n.start, min(n.end, length), n.velocity) for n in notes if n.start < length]
@@ -94,12 +109,19 @@ class Converter:
         activation: str = "config",
         recipe: str = "faithful",
         beat_tracker: str = "auto",
+        precision: str = "fp32",
+        decoder: str = "fast",
+        first_batch: int = FIRST_BATCH,
     ) -> None:
         if recipe not in RECIPES:
             raise ValueError(f"recipe must be one of {RECIPES}, got {recipe!r}")
+        if decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
         self.recipe = recipe
         self.beat_tracker = beat_tracker
-        self.loaded: LoadedModel = load(resolve(model, revision), device, activation)
+        self.decoder = decoder
+        self.first_batch = max(1, int(first_batch))
+        self.loaded: LoadedModel = load(resolve(model, revision), device, activation, precision)
         folder = self.loaded.source.folder
         self.features = FeatureExtractor(FeatureSettings.from_model_dir(folder))
         self.vocab = TokenVocab(self.loaded.encoder)
@@ -143,9 +165,11 @@ class Converter:
         count = mel.shape[0]
         notes: list[Note] = []
         report(Progress(_FEATURES, "generating", 0, count))
-        for first in range(0, count, self.batch_size):
+        # Streaming callers get a small first batch; otherwise one large batch is fastest.
+        opening = self.first_batch if on_chunk is not None else self.batch_size
+        for first, last in batches(count, opening, self.batch_size):
             _check_cancel(cancel)
-            rows = self._generate(mel[first : first + self.batch_size], request.composer, generation, cancel)
+            rows = self._generate(mel[first:last], request.composer, generation, cancel)
             _check_cancel(cancel)  # generation stops at the next token once cancel is set
             for offset, row in enumerate(rows):
                 index = first + offset
@@ -187,6 +211,7 @@ class Converter:
             tracker_note=beats.note,
             activation=self.loaded.activation,
             recipe=self.recipe,
+            precision=self.loaded.precision,
         )
         report(Progress(1.0, "done", count, count))
         return arrangement
@@ -205,7 +230,12 @@ class Converter:
         if clip.sample_rate != TRACKER_SAMPLE_RATE:  # the tracker only works at 44.1 kHz
             audio_44k = librosa.resample(clip.samples, orig_sr=clip.sample_rate, target_sr=TRACKER_SAMPLE_RATE)
         fallback_bpm = request.tempo / request.playrate if request.tempo else None
-        beats = track_beats(audio_44k, fallback_bpm=fallback_bpm, tracker=self.beat_tracker)
+        # Resampling for the model does not need the beats: it runs beside the tracker
+        # (resampy's kernel releases the GIL).
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            resampled = pool.submit(self.features.resample, audio_44k, TRACKER_SAMPLE_RATE)
+            beats = track_beats(audio_44k, fallback_bpm=fallback_bpm, tracker=self.beat_tracker)
+            model_audio = resampled.result()
         beat_times = np.asarray(beats.times)
         if self.recipe == "faithful":
             beat_times = extend_beats(beat_times, clip.duration)
@@ -213,7 +243,6 @@ class Converter:
         _check_cancel(cancel)
 
         report(Progress(_BEATS, "features"))
-        model_audio = self.features.resample(audio_44k, TRACKER_SAMPLE_RATE)
         mel = self.features.log_mel(self.features.chunk_audio(model_audio, grid))
         return Analysis(clip, beats, grid, mel)
 
@@ -229,19 +258,24 @@ class Converter:
         cancel: threading.Event | None = None,
     ) -> list[list[int]]:
         import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList
 
-        class _Cancelled(StoppingCriteria):
-            def __call__(self, input_ids, scores, **kwargs):  # noqa: ANN001 - transformers' signature
-                return torch.full((input_ids.shape[0],), bool(cancel and cancel.is_set()), dtype=torch.bool)
+        from bridge.engine.decoding import greedy, supported
 
         # A private copy per call: the port's generate() writes its kwargs into the config
         # it is given, which would leak one request's settings into the next.
         config = self.loaded.generation_config_copy()
         if generation:
             config.update(**generation)
+        features = torch.from_numpy(mel).to(self.loaded.device, self.loaded.dtype)
+        if self.decoder == "fast" and supported(config):
+            return greedy(self.loaded.model, features, composer, config, cancel)
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        class _Cancelled(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):  # noqa: ANN001 - transformers' signature
+                return torch.full((input_ids.shape[0],), bool(cancel and cancel.is_set()), dtype=torch.bool)
+
         with torch.inference_mode():
-            features = torch.from_numpy(mel).to(self.loaded.device)
             ids = self.loaded.model.generate(
                 input_features=features,
                 composer=composer,

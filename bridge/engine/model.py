@@ -128,6 +128,8 @@ class LoadedModel:
     composers: dict[str, int]
     device: str
     activation: str = "relu"
+    precision: str = "fp32"
+    dtype: Any = None
 
     def generation_config_copy(self) -> Any:
         """A private copy per call: ``generate()`` writes its kwargs into the config it is given."""
@@ -135,15 +137,22 @@ class LoadedModel:
 
 
 ACTIVATIONS = ("config", "gelu_new")
+# fp32 gives the reference's notes; bf16 and int8 (dynamic quantisation of the linear layers)
+# are opt-in fast modes that change some notes (see docs/performance.md).
+PRECISIONS = ("fp32", "bf16", "int8")
 
 
-def load(source: ModelSource, device: str | None = None, activation: str = "config") -> LoadedModel:
+def load(
+    source: ModelSource, device: str | None = None, activation: str = "config", precision: str = "fp32"
+) -> LoadedModel:
     """Load weights and settings from a resolved folder.
 
     ``activation="gelu_new"`` runs the feed-forward layers with T5's gated-GELU, which the
     original Pop2Piano was trained with; ``"config"`` keeps what ``config.json`` says
     (``Pop2PianoConfig`` defaults ``dense_act_fn`` to ``relu``). See docs/engine.md.
     """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
     overrides = {"dense_act_fn": "gelu_new"} if activation == "gelu_new" else {}
@@ -163,11 +172,18 @@ def load(source: ModelSource, device: str | None = None, activation: str = "conf
     except (OSError, ValueError, RuntimeError, json.JSONDecodeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelUnavailable(f"could not load the model from {source.folder}: {first}") from None
+    import torch
+
     model = model.to(device).eval()
+    dtype = torch.float32
+    if precision == "bf16":
+        model, dtype = model.to(torch.bfloat16), torch.bfloat16
+    elif precision == "int8":
+        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
     generation_config = model.generation_config
     composers = dict(getattr(generation_config, "composer_to_feature_token", {}) or {})
     if not composers:
         raise ModelUnavailable(f"{source.folder}/generation_config.json has no composer_to_feature_token")
     act = getattr(model.config, "dense_act_fn", "?")
     log.info("loaded %s (revision %s) on %s, feed-forward activation %s", source.model_id, source.revision, device, act)
-    return LoadedModel(source, model, generation_config, encoder, composers, device, str(act))
+    return LoadedModel(source, model, generation_config, encoder, composers, device, str(act), precision, dtype)

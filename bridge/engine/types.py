@@ -91,3 +91,4 @@ class Arrangement:
     tracker_note: str = ""
     activation: str = "relu"
     recipe: str = "faithful"
+    precision: str = "fp32"

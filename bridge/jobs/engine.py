@@ -43,11 +43,12 @@ class EngineSettings:
     activation: str = "config"
     recipe: str = "faithful"
     beat_tracker: str = "auto"
-    batch_size: int = 8
+    precision: str = "fp32"
+    batch_size: int = 64
 
     def build(self) -> Converter:
         return Converter(self.model, device=self.device, activation=self.activation, recipe=self.recipe,
-                         beat_tracker=self.beat_tracker, batch_size=self.batch_size)
+                         beat_tracker=self.beat_tracker, batch_size=self.batch_size, precision=self.precision)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,11 +59,12 @@ class EngineInfo:
     activation: str
     recipe: str
     beat_tracker: str
+    precision: str = "fp32"
 
     @property
     def key(self) -> tuple:
         """Everything about the engine that changes its notes (for result caching)."""
-        return (self.revision, self.recipe, self.activation, self.beat_tracker)
+        return (self.revision, self.recipe, self.activation, self.beat_tracker, self.precision)
 
 
 class LocalEngine:
@@ -72,10 +74,11 @@ class LocalEngine:
         self.converter = converter
         self._analyses: LRU[Analysis] = LRU(analyses)
         c = converter
-        self.info = EngineInfo(c.composers, c.model_id, c.revision, c.loaded.activation, c.recipe, c.beat_tracker)
+        self.info = EngineInfo(c.composers, c.model_id, c.revision, c.loaded.activation, c.recipe, c.beat_tracker,
+                               c.loaded.precision)
 
     def convert(self, clip: ClipRequest, digest: str, progress: ProgressCallback, cancel: Any,
-                on_chunk: ChunkCallback) -> Arrangement:
+                on_chunk: ChunkCallback | None) -> Arrangement:
         grid_bpm = clip.tempo / clip.playrate if clip.tempo else FALLBACK_BPM
         key = (digest, clip.start, clip.duration)
         analysis = self._analyses.get(key)
@@ -121,13 +124,13 @@ def _child(settings: EngineSettings, conn: Connection, cancel: Any) -> None:
             return
         if command[0] == "quit":
             return
-        _, clip, digest = command
+        _, clip, digest, streaming = command
         try:
             arrangement = engine.convert(
                 clip, digest,
                 progress=lambda p: conn.send(("progress", p)),
                 cancel=cancel,
-                on_chunk=lambda c: conn.send(("chunk", c)),
+                on_chunk=(lambda c: conn.send(("chunk", c))) if streaming else None,
             )
             conn.send(("done", arrangement))
         except BridgeError as exc:
@@ -177,14 +180,14 @@ class ProcessEngine:
         return self._proc.pid if self._proc is not None else None
 
     def convert(self, clip: ClipRequest, digest: str, progress: ProgressCallback, cancel: threading.Event,
-                on_chunk: ChunkCallback) -> Arrangement:
+                on_chunk: ChunkCallback | None) -> Arrangement:
         with self._lock:
             if self._proc is None or not self._proc.is_alive():
                 self.info = self._start()
             assert self._conn is not None
             self._cancel.clear()
             try:
-                self._conn.send(("convert", clip, digest))
+                self._conn.send(("convert", clip, digest, on_chunk is not None))
                 while True:
                     if cancel.is_set():
                         self._cancel.set()  # the child stops at its next token
@@ -196,7 +199,7 @@ class ProcessEngine:
                     kind = message[0]
                     if kind == "progress":
                         progress(message[1])
-                    elif kind == "chunk":
+                    elif kind == "chunk" and on_chunk is not None:
                         on_chunk(message[1])
                     elif kind == "done":
                         return message[1]

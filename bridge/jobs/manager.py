@@ -39,6 +39,14 @@ ACTIVE = (QUEUED, RUNNING)
 Notify = Callable[[Any, Reply], None]  # (target, reply)
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What a request may ask for: file size in bytes, clip length in source seconds."""
+
+    max_file_bytes: float = 2048e6
+    max_seconds: float = 1800.0
+
+
 @dataclass
 class Job:
     id: str
@@ -66,7 +74,9 @@ class JobManager:
         max_queue: int = 8,
         keep_finished: int = 256,
         cache_size: int = 64,
+        limits: Limits | None = None,
     ) -> None:
+        self.limits = limits or Limits()
         self.engine = engine
         self._notify = notify
         self._live_factory = live
@@ -196,7 +206,8 @@ class JobManager:
                                request.tempo, composer)
             validate_request(clip, composers)
             info = probe(clip.path)
-            resolve_range(info, clip.start, clip.duration)
+            first, last = resolve_range(info, clip.start, clip.duration)
+            self._check_limits(clip.path, (last - first) / info.sample_rate)
             out_dir = self._out_dir(request) if request.output in ("file", "both") else None
             if request.output in ("live", "both"):
                 session = job.session = self._live().stream()
@@ -241,11 +252,20 @@ class JobManager:
             if session is not None:
                 session.add(chunk.notes, chunk.horizon)
 
-        arrangement = self.engine.convert(clip, digest, progress, job.cancel, on_chunk)
+        arrangement = self.engine.convert(clip, digest, progress, job.cancel, on_chunk if session else None)
         self._results.put((*base, grid_bpm if arrangement.tracker == GRID else None), arrangement)
         return arrangement
 
     # -- helpers ----------------------------------------------------------------------
+    def _check_limits(self, path: str, seconds: float) -> None:
+        size = os.path.getsize(path)
+        if size > self.limits.max_file_bytes:
+            raise BadRequest(f"the audio file is {size / 1e6:.0f} MB; this bridge accepts up to "
+                             f"{self.limits.max_file_bytes / 1e6:.0f} MB (serve --max-file-mb)")
+        if seconds > self.limits.max_seconds:
+            raise BadRequest(f"the clip is {seconds / 60:.1f} minutes; this bridge accepts up to "
+                             f"{self.limits.max_seconds / 60:.1f} (serve --max-minutes)")
+
     def _out_dir(self, request: Convert) -> str:
         if request.out_dir:
             folder = os.path.abspath(request.out_dir)

@@ -38,7 +38,7 @@ def to_document(arrangement: Arrangement, midi_path: str | None = None, tempo_ma
         "time_base": "session seconds from the clip start",
         "source": {"path": a.source, "start": a.start, "duration": a.duration, "playrate": a.playrate},
         "length": a.session_length,
-        "model": {"id": a.model_id, "revision": a.model_revision, "activation": a.activation},
+        "model": {"id": a.model_id, "revision": a.model_revision, "activation": a.activation, "precision": a.precision},
         "composer": a.composer,
         "recipe": a.recipe,
         "tempo": a.tempo,

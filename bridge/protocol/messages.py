@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Union
 
 from bridge.errors import BadRequest
@@ -30,7 +30,6 @@ CONVERT_KEYS = {
     "output": "s",
     "out_dir": "s",
     "reply_port": "i",
-    "secret": "s",
 }
 
 
@@ -59,7 +58,6 @@ class Convert:
     output: str = "file"
     out_dir: str | None = None
     reply_port: int | None = None
-    secret: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -211,7 +209,6 @@ def _parse_convert(args: list[Any]) -> Convert:
         output=output,
         out_dir=values.get("out_dir") or None,
         reply_port=values.get("reply_port"),
-        secret=values.get("secret"),
     )
 
 

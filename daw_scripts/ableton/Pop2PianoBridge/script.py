@@ -10,6 +10,7 @@ Triggers: rename an audio clip to include ``[p2p]`` or ``[p2p 7]`` (composer 7),
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 from typing import Any, Dict, List, Optional, Tuple
@@ -23,6 +24,7 @@ BRIDGE = ("127.0.0.1", 9310)
 LISTEN_PORT = 9311
 DEFAULT_COMPOSER = "composer1"
 NO_ANSWER_S = 3.0
+SECRET_ENV = "POP2PIANO_BRIDGE_SECRET"
 NOT_RUNNING = "Pop2Piano: the bridge is not running. Start it with `pop2piano-bridge serve`."
 
 
@@ -145,6 +147,9 @@ class Pop2PianoBridge:
 
     # -- the bridge conversation -------------------------------------------------------
     def _send(self, address: str, args: List[osc.Arg]) -> None:
+        secret = os.environ.get(SECRET_ENV, "")
+        if secret:  # a bridge started with --secret wants it on every request
+            args = list(args) + ["secret", secret]
         if self._sock is None:
             self._message("Pop2Piano: no socket; reload the control surface")
             return

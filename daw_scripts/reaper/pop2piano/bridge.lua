@@ -18,6 +18,7 @@ function bridge.settings()
     port = tonumber(get("port", tostring(core.DEFAULT_PORT))) or core.DEFAULT_PORT,
     composer = get("composer", "composer1"),
     output = get("output", "file"),
+    secret = get("secret", ""),
   }
 end
 
@@ -103,7 +104,7 @@ end
 function bridge.start(job_id, args, settings)
   local out_file = job_file(job_id)
   os.remove(out_file)
-  local line = core.command_line(settings.command, settings.port, args, out_file, bridge.shell())
+  local line = core.command_line(settings.command, settings.port, args, out_file, bridge.shell(), settings.secret)
   reaper.ExecProcess(line, -2) -- -2: do not wait, run in the background
   return { id = job_id, out_file = out_file, started = reaper.time_precise(), last_stage = nil }
 end

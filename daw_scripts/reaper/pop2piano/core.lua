@@ -67,8 +67,12 @@ end
 
 -- One shell command line that runs `send`, writes its output to out_file and ends with an
 -- "__EXIT__ <status>" line, so a poller knows the command finished and how.
-function core.command_line(bridge_command, port, args, out_file, shell)
+function core.command_line(bridge_command, port, args, out_file, shell, secret)
   local parts = { bridge_command, "send", "--port", tostring(port or core.DEFAULT_PORT) }
+  if secret and secret ~= "" then
+    parts[#parts + 1] = "--secret"
+    parts[#parts + 1] = core.quote(secret, shell)
+  end
   for _, a in ipairs(args) do parts[#parts + 1] = core.quote(a, shell) end
   local send = table.concat(parts, " ")
   if shell == "windows" then

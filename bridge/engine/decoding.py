@@ -1,0 +1,143 @@
+"""Greedy decoding for Pop2Piano without ``generate()``'s waste, giving the same tokens.
+
+``generate()`` grows its key/value cache by concatenation (every step copies the whole
+cache: half of all decoding time, measured) and keeps computing rows that already
+ended until every row of the batch has. This loop writes keys and values into
+preallocated buffers (the attention sees the same values), drops finished rows from
+the batch, and checks the cancel flag every token. It applies the same logits rules
+``generate()`` applies for this model's settings (min_length, forced EOS) and refuses
+settings it does not implement, so callers can fall back to ``generate()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from transformers.cache_utils import Cache, DynamicLayer, EncoderDecoderCache
+
+# GenerationConfig fields with the values this loop implements (greedy search).
+_REQUIRED = {
+    "do_sample": (False, None),
+    "num_beams": (1, None),
+    "num_beam_groups": (1, None),
+    "repetition_penalty": (1.0, None),
+    "no_repeat_ngram_size": (0, None),
+    "encoder_no_repeat_ngram_size": (0, None),
+    "bad_words_ids": (None,),
+    "suppress_tokens": (None,),
+    "begin_suppress_tokens": (None,),
+    "forced_bos_token_id": (None,),
+    "max_new_tokens": (None,),
+    "min_new_tokens": (None,),
+    "penalty_alpha": (None,),
+    "sequence_bias": (None,),
+    "exponential_decay_length_penalty": (None,),
+    "renormalize_logits": (False, None),
+    "guidance_scale": (None, 1.0),
+    "constraints": (None,),
+    "force_words_ids": (None,),
+    "epsilon_cutoff": (None, 0.0),
+    "diversity_penalty": (None, 0.0),
+}
+
+
+def supported(config: Any) -> bool:
+    """True when greedy decoding with min_length/forced EOS is all ``config`` asks for."""
+    return all(getattr(config, name, allowed[0]) in allowed for name, allowed in _REQUIRED.items())
+
+
+class PreallocatedLayer(DynamicLayer):
+    """A key/value cache layer that writes into buffers grown by doubling, and returns views."""
+
+    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+        super().lazy_initialization(key_states, value_states)
+        self._length = 0
+        self._kbuf: torch.Tensor | None = None
+        self._vbuf: torch.Tensor | None = None
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any):
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        new = key_states.shape[-2]
+        end = self._length + new
+        if self._kbuf is None or end > self._kbuf.shape[-2]:
+            capacity = max(end, 2 * (self._kbuf.shape[-2] if self._kbuf is not None else 16))
+            self._kbuf = self._grow(self._kbuf, key_states, capacity)
+            self._vbuf = self._grow(self._vbuf, value_states, capacity)
+        self._kbuf[..., self._length : end, :] = key_states
+        self._vbuf[..., self._length : end, :] = value_states
+        self._length = end
+        self.keys = self._kbuf[..., :end, :]
+        self.values = self._vbuf[..., :end, :]
+        return self.keys, self.values
+
+    def _grow(self, old: torch.Tensor | None, like: torch.Tensor, capacity: int) -> torch.Tensor:
+        shape = (*like.shape[:-2], capacity, like.shape[-1])
+        buffer = torch.empty(shape, dtype=like.dtype, device=like.device)
+        if old is not None and self._length:
+            buffer[..., : self._length, :] = old[..., : self._length, :]
+        return buffer
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        if self._kbuf is None:
+            return
+        self._kbuf = self._kbuf.index_select(0, indices)
+        self._vbuf = self._vbuf.index_select(0, indices)
+        self.keys = self._kbuf[..., : self._length, :]
+        self.values = self._vbuf[..., : self._length, :]
+
+
+def _new_cache() -> EncoderDecoderCache:
+    return EncoderDecoderCache(
+        Cache(layer_class_to_replicate=PreallocatedLayer), Cache(layer_class_to_replicate=DynamicLayer)
+    )
+
+
+@torch.inference_mode()
+def greedy(model: Any, features: torch.Tensor, composer: str, config: Any, cancel: Any = None) -> list[list[int]]:
+    """Token rows (decoder start token first, up to and including EOS) for each chunk."""
+    eos = int(config.eos_token_id if not isinstance(config.eos_token_id, list) else config.eos_token_id[0])
+    start = int(config.decoder_start_token_id if config.decoder_start_token_id is not None else config.pad_token_id)
+    max_length = int(config.max_length)
+    min_length = int(config.min_length or 0)
+    forced_eos = config.forced_eos_token_id
+    embeds, mask = model.get_mel_conditioner_outputs(
+        input_features=features, attention_mask=None, composer=composer, generation_config=config
+    )
+    encoded = model.get_encoder()(inputs_embeds=embeds, attention_mask=mask, return_dict=True)
+    hidden = encoded.last_hidden_state
+    batch = features.shape[0]
+    rows: list[list[int]] = [[start] for _ in range(batch)]
+    active = torch.arange(batch)
+    tokens = torch.full((batch, 1), start, dtype=torch.long, device=features.device)
+    cache = _new_cache()
+    for length in range(1, max_length):  # ``length`` tokens so far in every active row
+        if cancel is not None and cancel.is_set():
+            break
+        out = model(
+            encoder_outputs=(hidden,), attention_mask=mask, decoder_input_ids=tokens, past_key_values=cache,
+            use_cache=True, return_dict=True,
+        )
+        scores = out.logits[:, -1, :]
+        if length < min_length:
+            scores[:, eos] = -float("inf")
+        if forced_eos is not None and length == max_length - 1:
+            scores[:, :] = -float("inf")
+            scores[:, int(forced_eos)] = 0
+        chosen = torch.argmax(scores, dim=-1)
+        for slot, token in zip(active.tolist(), chosen.tolist()):
+            rows[slot].append(token)
+        ended = chosen == eos
+        if bool(ended.any()):
+            keep = torch.nonzero(~ended).flatten()
+            if keep.numel() == 0:
+                break
+            active = active[keep]
+            chosen = chosen[keep]
+            hidden = hidden.index_select(0, keep)
+            mask = mask.index_select(0, keep) if mask is not None else None
+            for layer in (*cache.self_attention_cache.layers, *cache.cross_attention_cache.layers):
+                layer.batch_select_indices(keep)
+        tokens = chosen[:, None]
+    return rows
