@@ -6,11 +6,8 @@ package.path = dir .. "pop2piano/?.lua;" .. package.path
 local bridge = require("bridge")
 local core = require("core")
 
-local items = bridge.selected_audio_items()
-if #items == 0 then
-  reaper.ShowMessageBox("Select one or more audio items first.", "Pop2Piano", 0)
-  return
-end
+local items = bridge.selected_or_warn("one or more audio items")
+if not items then return end
 local settings = bridge.settings()
 local ok, answer = reaper.GetUserInputs("Pop2Piano", 2, "Composer (1-21),Output (file/live/both)",
   settings.composer:gsub("composer", "") .. "," .. settings.output)

@@ -5,11 +5,7 @@ local dir = ({ reaper.get_action_context() })[2]:match("^(.*[/\\])")
 package.path = dir .. "pop2piano/?.lua;" .. package.path
 local bridge = require("bridge")
 
-local items, skipped = bridge.selected_audio_items()
-if #items == 0 then
-  reaper.ShowMessageBox("Select one or more audio items first." ..
-    (#skipped > 0 and ("\n(skipped: " .. table.concat(skipped, ", ") .. ")") or ""), "Pop2Piano", 0)
-  return
+local items = bridge.selected_or_warn("one or more audio items")
+if items then
+  bridge.convert_items(items, { composer = bridge.settings().composer, output = "file" })
 end
-local settings = bridge.settings()
-bridge.convert_items(items, { composer = settings.composer, output = "file" })

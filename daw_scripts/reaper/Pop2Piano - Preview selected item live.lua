@@ -5,9 +5,7 @@ local dir = ({ reaper.get_action_context() })[2]:match("^(.*[/\\])")
 package.path = dir .. "pop2piano/?.lua;" .. package.path
 local bridge = require("bridge")
 
-local items = bridge.selected_audio_items()
-if #items == 0 then
-  reaper.ShowMessageBox("Select an audio item first.", "Pop2Piano", 0)
-  return
+local items = bridge.selected_or_warn("an audio item")
+if items then
+  bridge.convert_items({ items[1] }, { composer = bridge.settings().composer, output = "live" })
 end
-bridge.convert_items({ items[1] }, { composer = bridge.settings().composer, output = "live" })

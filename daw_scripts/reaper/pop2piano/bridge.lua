@@ -79,6 +79,17 @@ function bridge.selected_audio_items()
   return items, skipped
 end
 
+-- The selected audio items, or nil after telling the user what to select.
+function bridge.selected_or_warn(what)
+  local items, skipped = bridge.selected_audio_items()
+  if #items == 0 then
+    reaper.ShowMessageBox("Select " .. what .. " first." ..
+      (#skipped > 0 and ("\n(skipped: " .. table.concat(skipped, ", ") .. ")") or ""), "Pop2Piano", 0)
+    return nil
+  end
+  return items
+end
+
 -- The project's Pop2Piano folder (created), where MIDI and notes files go.
 function bridge.out_dir()
   local folder = join(reaper.GetProjectPath(""), "Pop2Piano")
