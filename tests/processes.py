@@ -26,7 +26,9 @@ JACK_SERVER = f"p2ptest{os.getpid()}"
 class Jack:
     """``jackd -d dummy`` under a private server name (JACK_DEFAULT_SERVER for clients)."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = JACK_SERVER, export: bool = True) -> None:
+        self.name = name
+        self.export = export
         self.proc: subprocess.Popen | None = None
         self.reason = ""
 
@@ -35,10 +37,11 @@ class Jack:
         if not jackd:
             self.reason = "jackd is not installed (Debian package jackd2)"
             return False
-        os.environ["JACK_DEFAULT_SERVER"] = JACK_SERVER
+        if self.export:
+            os.environ["JACK_DEFAULT_SERVER"] = self.name
         os.environ.setdefault("JACK_NO_AUDIO_RESERVATION", "1")
         self.proc = subprocess.Popen(
-            [jackd, "--no-realtime", "-n", JACK_SERVER, "-d", "dummy", "-r", "48000", "-p", "256"],
+            [jackd, "--no-realtime", "-n", self.name, "-d", "dummy", "-r", "48000", "-p", "256"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
         )
         deadline = time.monotonic() + 10
@@ -56,6 +59,8 @@ class Jack:
     def _ready(self) -> bool:
         import rtmidi
 
+        previous = os.environ.get("JACK_DEFAULT_SERVER")
+        os.environ["JACK_DEFAULT_SERVER"] = self.name
         try:
             probe = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name="p2p-probe")
             probe.get_ports()
@@ -63,6 +68,11 @@ class Jack:
             return True
         except Exception:
             return False
+        finally:
+            if previous is None:
+                os.environ.pop("JACK_DEFAULT_SERVER", None)
+            else:
+                os.environ["JACK_DEFAULT_SERVER"] = previous
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

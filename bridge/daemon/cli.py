@@ -106,7 +106,11 @@ def _serve(args: argparse.Namespace) -> int:
         manager.shutdown()
         server.close()
         print("pop2piano-bridge stopped", flush=True)
-    return 0
+    # Everything is closed and flushed. Leave without running third-party destructors: an
+    # rtmidi JACK client whose server died crashes libjack when it is finally freed.
+    logging.shutdown()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _send(args: argparse.Namespace) -> int:

@@ -81,6 +81,7 @@ class JobManager:
         self._notify = notify
         self._live_factory = live
         self._player: Player | None = None
+        self._dead_players: list[Player] = []
         self.max_queue = max_queue
         self.keep_finished = keep_finished
         self._jobs: collections.OrderedDict[str, Job] = collections.OrderedDict()
@@ -282,11 +283,14 @@ class JobManager:
         return folder
 
     def _live(self) -> Player:
-        if self._player is None or self._player.failure:
+        if self._player is None or not self._player.healthy():
             if self._live_factory is None:
                 raise MidiUnavailable("live MIDI output is not enabled in this bridge")
             if self._player is not None:
-                self._player.close()
+                # Its backend is gone: closing or freeing its client crashes libjack, so stop
+                # the player's thread and keep the port object alive, unclosed.
+                self._player.abandon()
+                self._dead_players.append(self._player)
                 self._player = None
             self._player = self._live_factory()
         return self._player

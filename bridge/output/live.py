@@ -53,6 +53,7 @@ def open_port(name: str, api: str | None = None) -> mido.ports.BaseOutput:
             else:
                 port = backend.open_output(name, virtual=True, client_name=name)
             log.info("live MIDI: %s port %r", candidate, name)
+            port.api = candidate  # which backend it lives on, for health checks
             return port
         except (OSError, RuntimeError, ValueError, ImportError) as exc:  # rtmidi raises SystemError subclasses of RuntimeError
             problems.append(f"{candidate}: {str(exc).strip() or type(exc).__name__}")
@@ -116,9 +117,11 @@ class Player:
         send: Callable[[mido.Message], None],
         clock: Callable[[], float] = time.perf_counter,
         on_close: Callable[[], None] | None = None,
+        health: Callable[[], bool] | None = None,
     ) -> None:
         self._send = send
         self._on_close = on_close
+        self._health = health
         self._clock = clock
         self._cond = threading.Condition()
         self._session: Session | None = None
@@ -154,6 +157,18 @@ class Player:
             self._end_locked()
             self._cond.notify_all()
 
+    def healthy(self) -> bool:
+        """False once a send failed or the port's backend says the port is gone."""
+        if self.failure:
+            return False
+        if self._health is None:
+            return True
+        try:
+            return bool(self._health())
+        except Exception as exc:  # the backend itself is down
+            self.failure = f"{type(exc).__name__}: {exc}"
+            return False
+
     @property
     def sounding(self) -> set[int]:
         with self._cond:
@@ -169,6 +184,15 @@ class Player:
                     return False
                 self._cond.wait(left)
         return True
+
+    def abandon(self) -> None:
+        """Stop the thread without touching the port (its backend is gone)."""
+        with self._cond:
+            self._session = None
+            self._owners.clear()
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(timeout=2)
 
     def close(self) -> None:
         with self._cond:
@@ -280,6 +304,24 @@ class Player:
 
 
 def port_player(name: str, api: str | None = None) -> Player:
-    """A player on a newly opened port; closing the player closes the port."""
+    """A player on a newly opened port; closing the player closes the port.
+
+    A JACK or ALSA server that goes away takes the port with it while sends still "work"
+    (measured with JACK: no error, messages dropped; after a restart the port is missing),
+    so the player checks that the port is still listed before each session.
+    """
     port = open_port(name, api)
-    return Player(port.send, on_close=port.close)
+    backend_api = getattr(port, "api", None) or api
+    return Player(port.send, on_close=port.close, health=lambda: _port_listed(name, backend_api))
+
+
+def _port_listed(name: str, api: str | None) -> bool:
+    if api in (None, "MACOSX_CORE", "WINDOWS_MM"):
+        return True
+    import rtmidi
+
+    probe = rtmidi.MidiIn(rtapi=getattr(rtmidi, f"API_{api}"), name="pop2piano-probe")
+    try:
+        return any(name in port for port in probe.get_ports())
+    finally:
+        probe.delete()
