@@ -132,6 +132,16 @@ class Daemon:
         return code
 
 
+def answers_ping(port: int, timeout: float = 10.0) -> bool:
+    """Whether a daemon on ``port`` answers a ping from a fresh socket."""
+    peer = Peer(port)
+    try:
+        peer.send("/pop2piano/ping")
+        return peer.receive(timeout)[0] == "/pop2piano/pong"
+    finally:
+        peer.close()
+
+
 class Peer:
     """An OSC client socket on loopback (python-osc messages over a real UDP socket)."""
 
@@ -155,6 +165,14 @@ class Peer:
         data, _ = self.sock.recvfrom(65535)
         message = OscMessage(data)
         return message.address, list(message.params)
+
+    def until_generating(self, job_id: str, timeout: float = 120.0) -> None:
+        """Read replies until ``job_id`` reports progress in its generating stage."""
+        deadline = time.monotonic() + timeout
+        while True:
+            address, args = self.receive(max(0.1, deadline - time.monotonic()))
+            if address == "/pop2piano/progress" and args[0] == job_id and args[2] == "generating":
+                return
 
     def until_final(self, job_id: str, timeout: float = 120.0) -> list[tuple[str, list[Any]]]:
         """Replies for ``job_id`` up to and including its done/error/cancelled."""

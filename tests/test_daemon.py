@@ -100,10 +100,7 @@ def test_another_composer_reuses_audio_and_beats(peer, song_path):
 def test_status_cancel_and_duplicate_of_a_running_job(peer, long_song_path):
     peer.send("/pop2piano/convert", "long1", long_song_path, "output", "file")
     assert peer.receive() == ("/pop2piano/accepted", ["long1"])
-    while True:  # wait until it is generating
-        address, args = peer.receive()
-        if address == "/pop2piano/progress" and args[2] == "generating":
-            break
+    peer.until_generating("long1")
     peer.send("/pop2piano/convert", "long1", long_song_path)
     assert peer.until_final("long1")[-1][1][:2] == ["long1", "duplicate_id"]
     peer.send("/pop2piano/status", "long1")
@@ -179,10 +176,7 @@ def test_bad_requests_get_errors_and_the_daemon_keeps_serving(peer, tmp_path):
 
 def test_ping_is_answered_while_converting(peer, long_song_path):
     peer.send("/pop2piano/convert", "busy1", long_song_path, "composer", "composer12")
-    while True:
-        address, args = peer.receive()
-        if address == "/pop2piano/progress" and args[2] == "generating":
-            break
+    peer.until_generating("busy1")
     peer.send("/pop2piano/ping")
     replies = []
     while True:
@@ -230,10 +224,7 @@ def test_sigterm_mid_job_cancels_it_and_exits_cleanly(model_dir, long_song_path,
     client = Peer(server.port)
     try:
         client.send("/pop2piano/convert", "t1", long_song_path, "out_dir", str(tmp_path))
-        while True:
-            address, args = client.receive(60)
-            if address == "/pop2piano/progress" and args[2] == "generating":
-                break
+        client.until_generating("t1")
         server.proc.send_signal(signal.SIGTERM)
         assert client.until_final("t1")[-1] == ("/pop2piano/cancelled", ["t1"])
         assert server.stop() == 0

@@ -45,86 +45,75 @@ def _notes(messages):
     return [(m.type, m.note) for m in messages if m.type in ("note_on", "note_off")]
 
 
-def test_plays_in_time_order_and_ends_clean():
+@pytest.fixture()
+def recorded():
+    """A player whose port is a recorder of what it sends, with timestamps; closed afterwards."""
     rec = Recorder()
     player = Player(rec)
-    try:
-        notes = [Note(60, 0.0, 0.10, 80), Note(64, 0.05, 0.15, 90), Note(67, 0.10, 0.12, 70)]
-        start = time.perf_counter()
-        session = player.play(notes)
-        assert player.wait_idle(5)
-        assert _notes(m for _t, m in rec.messages) == [
-            ("note_on", 60), ("note_on", 64), ("note_off", 60), ("note_on", 67), ("note_off", 67), ("note_off", 64)]
-        assert rec.sounding() == set()
-        first_on = rec.messages[0][0] - start
-        assert 0.0 < first_on < 0.5
-        assert len(session.timing_errors) == 6
-    finally:
-        player.close()
+    yield player, rec
+    player.close()
 
 
-def test_a_restrike_ends_the_sounding_note_and_its_old_end_does_not_cut_the_new_one():
-    rec = Recorder()
-    player = Player(rec)
-    try:
-        player.play([Note(60, 0.0, 0.2, 80), Note(60, 0.1, 0.3, 80)])
-        assert player.wait_idle(5)
-        assert _notes(m for _t, m in rec.messages) == [
-            ("note_on", 60), ("note_off", 60), ("note_on", 60), ("note_off", 60)]
-        t = [t for t, _m in rec.messages]
-        assert t[3] - t[2] > 0.15  # the second note lasts to its own end
-    finally:
-        player.close()
+def test_plays_in_time_order_and_ends_clean(recorded):
+    player, rec = recorded
+    notes = [Note(60, 0.0, 0.10, 80), Note(64, 0.05, 0.15, 90), Note(67, 0.10, 0.12, 70)]
+    start = time.perf_counter()
+    session = player.play(notes)
+    assert player.wait_idle(5)
+    assert _notes(m for _t, m in rec.messages) == [
+        ("note_on", 60), ("note_on", 64), ("note_off", 60), ("note_on", 67), ("note_off", 67), ("note_off", 64)]
+    assert rec.sounding() == set()
+    first_on = rec.messages[0][0] - start
+    assert 0.0 < first_on < 0.5
+    assert len(session.timing_errors) == 6
 
 
-def test_stop_silences_every_sounding_note_at_once():
-    rec = Recorder()
-    player = Player(rec)
-    try:
-        player.play([Note(p, 0.0, 30.0, 80) for p in (60, 64, 67)])
-        deadline = time.monotonic() + 5
-        while player.sounding != {60, 64, 67} and time.monotonic() < deadline:
-            time.sleep(0.01)
-        player.stop()
-        kinds = [(m.type, getattr(m, "note", None), getattr(m, "control", None)) for _t, m in rec.messages]
-        assert kinds[-5:] == [("note_off", 60, None), ("note_off", 64, None), ("note_off", 67, None),
-                              ("control_change", None, 64), ("control_change", None, 123)]
-        assert rec.sounding() == set() and player.sounding == set()
-    finally:
-        player.close()
+def test_a_restrike_ends_the_sounding_note_and_its_old_end_does_not_cut_the_new_one(recorded):
+    player, rec = recorded
+    player.play([Note(60, 0.0, 0.2, 80), Note(60, 0.1, 0.3, 80)])
+    assert player.wait_idle(5)
+    assert _notes(m for _t, m in rec.messages) == [
+        ("note_on", 60), ("note_off", 60), ("note_on", 60), ("note_off", 60)]
+    t = [t for t, _m in rec.messages]
+    assert t[3] - t[2] > 0.15  # the second note lasts to its own end
 
 
-def test_a_new_play_over_an_old_one_ends_the_old_notes_first():
-    rec = Recorder()
-    player = Player(rec)
-    try:
-        player.play([Note(50, 0.0, 30.0, 80)])
-        while 50 not in player.sounding:
-            time.sleep(0.01)
-        player.play([Note(70, 0.0, 0.05, 80)])
-        assert player.wait_idle(5)
-        assert _notes(m for _t, m in rec.messages) == [("note_on", 50), ("note_off", 50), ("note_on", 70), ("note_off", 70)]
-    finally:
-        player.close()
+def test_stop_silences_every_sounding_note_at_once(recorded):
+    player, rec = recorded
+    player.play([Note(p, 0.0, 30.0, 80) for p in (60, 64, 67)])
+    deadline = time.monotonic() + 5
+    while player.sounding != {60, 64, 67} and time.monotonic() < deadline:
+        time.sleep(0.01)
+    player.stop()
+    kinds = [(m.type, getattr(m, "note", None), getattr(m, "control", None)) for _t, m in rec.messages]
+    assert kinds[-5:] == [("note_off", 60, None), ("note_off", 64, None), ("note_off", 67, None),
+                          ("control_change", None, 64), ("control_change", None, 123)]
+    assert rec.sounding() == set() and player.sounding == set()
 
 
-def test_streaming_waits_at_the_horizon_instead_of_dropping_notes():
-    rec = Recorder()
-    player = Player(rec)
-    try:
-        session = player.stream()
-        session.add([Note(60, 0.0, 0.05, 80)], horizon=0.1)
-        time.sleep(0.4)  # the next chunk is late: the playhead waits at 0.1 s
-        session.add([Note(62, 0.1, 0.15, 80)], horizon=float("inf"))
-        session.finish()
-        assert player.wait_idle(5)
-        times = {(m.type, m.note): t for t, m in rec.messages if m.type.startswith("note")}
-        # unstalled it would come 0.1 s after the first; it waited for its chunk (0.4 s minus the 0.05 s lead)
-        assert times[("note_on", 62)] - times[("note_on", 60)] > 0.3
-        # after resuming, the chunk keeps its own timing
-        assert times[("note_off", 62)] - times[("note_on", 62)] == pytest.approx(0.05, abs=0.01)
-    finally:
-        player.close()
+def test_a_new_play_over_an_old_one_ends_the_old_notes_first(recorded):
+    player, rec = recorded
+    player.play([Note(50, 0.0, 30.0, 80)])
+    while 50 not in player.sounding:
+        time.sleep(0.01)
+    player.play([Note(70, 0.0, 0.05, 80)])
+    assert player.wait_idle(5)
+    assert _notes(m for _t, m in rec.messages) == [("note_on", 50), ("note_off", 50), ("note_on", 70), ("note_off", 70)]
+
+
+def test_streaming_waits_at_the_horizon_instead_of_dropping_notes(recorded):
+    player, rec = recorded
+    session = player.stream()
+    session.add([Note(60, 0.0, 0.05, 80)], horizon=0.1)
+    time.sleep(0.4)  # the next chunk is late: the playhead waits at 0.1 s
+    session.add([Note(62, 0.1, 0.15, 80)], horizon=float("inf"))
+    session.finish()
+    assert player.wait_idle(5)
+    times = {(m.type, m.note): t for t, m in rec.messages if m.type.startswith("note")}
+    # unstalled it would come 0.1 s after the first; it waited for its chunk (0.4 s minus the 0.05 s lead)
+    assert times[("note_on", 62)] - times[("note_on", 60)] > 0.3
+    # after resuming, the chunk keeps its own timing
+    assert times[("note_off", 62)] - times[("note_on", 62)] == pytest.approx(0.05, abs=0.01)
 
 
 def test_a_failing_port_is_reported_not_raised():

@@ -32,6 +32,7 @@ from bridge.errors import BadRequest, Cancelled, UnknownComposer
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[Progress], None]
+ChunkCallback = Callable[[ChunkNotes], None]
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,6 @@ class Analysis:
     grid: ChunkGrid
     mel: np.ndarray
 
-ChunkCallback = Callable[[ChunkNotes], None]
 
 # Chunks per generation batch: bigger batches use the CPU's matrix units better (and
 # finished rows leave the batch); the first batch is small so streaming starts early.

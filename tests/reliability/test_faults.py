@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from processes import Daemon, Peer
+from processes import Daemon, Peer, answers_ping
 
 
 def _children(pid: int) -> list[int]:
@@ -34,20 +34,13 @@ def _status(pid: int, key: str) -> int:
     raise KeyError(key)
 
 
-def _wait_generating(peer, job):
-    while True:
-        address, args = peer.receive(120)
-        if address == "/pop2piano/progress" and args[0] == job and args[2] == "generating":
-            return
-
-
 def test_sigkill_mid_job_leaves_no_partial_files_and_a_restart_serves(model_dir, long_song_path, tmp_path):
     server = Daemon(model_dir, "--no-live").start()
     peer = Peer(server.port)
     try:
         children = _children(server.proc.pid)
         peer.send("/pop2piano/convert", "k1", long_song_path, "out_dir", str(tmp_path))
-        _wait_generating(peer, "k1")
+        peer.until_generating("k1")
         server.proc.send_signal(signal.SIGKILL)
         server.proc.wait(10)
         assert os.listdir(tmp_path) == []  # nothing visible, not even a temporary file
@@ -60,10 +53,7 @@ def test_sigkill_mid_job_leaves_no_partial_files_and_a_restart_serves(model_dir,
         server.stop()
     again = Daemon(model_dir, "--no-live").start()
     try:
-        client = Peer(again.port)
-        client.send("/pop2piano/ping")
-        assert client.receive()[0] == "/pop2piano/pong"
-        client.close()
+        assert answers_ping(again.port)
     finally:
         assert again.stop() == 0
 
@@ -74,7 +64,7 @@ def test_a_killed_inference_process_fails_its_job_and_the_next_job_works(model_d
     peer = Peer(server.port)
     try:
         peer.send("/pop2piano/convert", "w1", long_song_path, "out_dir", str(tmp_path))
-        _wait_generating(peer, "w1")
+        peer.until_generating("w1")
         (worker,) = [c for c in _children(server.proc.pid) if "resource_tracker" not in _cmdline(c)]
         os.kill(worker, signal.SIGKILL)
         address, args = peer.until_final("w1")[-1]
@@ -154,15 +144,13 @@ def test_many_clients_every_request_gets_exactly_one_final_reply(model_dir, song
         assert not errors, errors
         for name, (expected, finals, pongs) in results.items():
             jobs = [j for j in expected if j.startswith("c")]
-            assert pongs == 15, name
+            assert pongs == 15, (name, pongs)
             # exactly one final reply per convert: done, error (busy included) or cancelled
             assert {j: finals.get(j, 0) for j in jobs} == {j: 1 for j in jobs}, (name, finals)
         time.sleep(1.0)
-        assert _status(pid, "Threads") <= threads_before + 2
-        assert _status(pid, "VmRSS") - rss_before < 200_000  # kB
-        peer = Peer(server.port)
-        peer.send("/pop2piano/ping")
-        assert peer.receive()[0] == "/pop2piano/pong"
-        peer.close()
+        threads_after, rss_after = _status(pid, "Threads"), _status(pid, "VmRSS")
+        assert threads_after <= threads_before + 2, (threads_before, threads_after)
+        assert rss_after - rss_before < 200_000, (rss_before, rss_after)  # kB
+        assert answers_ping(server.port)
     finally:
         assert server.stop() == 0
