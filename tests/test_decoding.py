@@ -15,7 +15,10 @@ from bridge.engine.types import ClipRequest
 def test_batch_plan():
     assert batches(0, 2, 32) == []
     assert batches(1, 2, 32) == [(0, 1)]
-    assert batches(70, 2, 32) == [(0, 2), (2, 34), (34, 66), (66, 70)]
+    assert batches(70, 2, 32) == [(0, 2), (2, 24), (24, 47), (47, 70)]  # equal, not 32+32+4
+    assert batches(78, 0, 64) == [(0, 39), (39, 78)]
+    assert batches(78, 78, 64) == [(0, 78)]
+    assert batches(5, 2, 64) == [(0, 2), (2, 5)]
 
 
 @pytest.mark.parametrize("settings", [{}, {"min_length": 40}, {"forced_eos_token_id": 1, "max_length": 30}])

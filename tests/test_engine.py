@@ -139,3 +139,13 @@ def test_offsets_and_playrate_shift_and_scale_note_times(converter, tmp_path):
     assert [(n.pitch, n.start / 2, n.end / 2) for n in a.notes] == pytest.approx(
         [(n.pitch, n.start, n.end) for n in c.notes])
     assert c.session_length == pytest.approx(4.0) and c.detected_tempo == pytest.approx(2 * a.detected_tempo)
+
+
+def test_odd_length_clip_converts(converter, tmp_path):
+    """An odd number of 44.1 kHz samples needs the resampled clip padded by one sample
+    (librosa used to be handed a keyword np.pad refuses there)."""
+    path = tmp_path / "odd.wav"
+    sf.write(str(path), audio_fixtures.chord_song(6.0, SR)[: SR * 6 - 1], SR)
+    assert sf.info(str(path)).frames % 2 == 1
+    arrangement = converter.convert(ClipRequest(str(path)))
+    assert arrangement.duration == pytest.approx((SR * 6 - 1) / SR)

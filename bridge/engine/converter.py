@@ -83,12 +83,21 @@ def step_notes_to_session(notes: Sequence[StepNote], grid: ChunkGrid, playrate: 
 
 
 def batches(count: int, first: int, size: int) -> list[tuple[int, int]]:
-    """(start, end) chunk ranges: a small first batch (early notes), then full ones. Pure."""
-    ranges, start = [], 0
-    while start < count:
-        end = min(count, start + (first if start == 0 else size))
-        ranges.append((start, end))
-        start = end
+    """(start, end) chunk ranges: a small first batch (early notes), then equal ones of at most ``size``. Pure.
+
+    Equal batches, not full ones and a remainder: a decoder step costs about the same for 14
+    rows as for 40 (the matrix units idle), so 78 chunks as 39 + 39 take ~20% less time
+    than 64 + 14 (measured, full-size model, 2 cores).
+    """
+    if count <= 0:
+        return []
+    head = min(count, max(0, first))
+    ranges = [(0, head)] if head else []
+    rest = count - head
+    if rest:
+        parts = -(-rest // size)
+        bounds = [head + rest * i // parts for i in range(parts + 1)]
+        ranges.extend(zip(bounds[:-1], bounds[1:]))
     return ranges
 
 
@@ -165,8 +174,8 @@ class Converter:
         count = mel.shape[0]
         notes: list[Note] = []
         report(Progress(_FEATURES, "generating", 0, count))
-        # Streaming callers get a small first batch; otherwise one large batch is fastest.
-        opening = self.first_batch if on_chunk is not None else self.batch_size
+        # Streaming callers get a small first batch; otherwise equal large batches are fastest.
+        opening = self.first_batch if on_chunk is not None else 0
         for first, last in batches(count, opening, self.batch_size):
             _check_cancel(cancel)
             rows = self._generate(mel[first:last], request.composer, generation, cancel)

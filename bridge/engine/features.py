@@ -13,10 +13,10 @@ import json
 import os
 from dataclasses import dataclass
 
-import librosa
 import numpy as np
 from transformers.audio_utils import mel_filter_bank, spectrogram
 
+from bridge.engine.resample import resample_kaiser_best
 from bridge.engine.timing import ChunkGrid
 
 LOG_FLOOR = 1e-6
@@ -61,14 +61,14 @@ class FeatureExtractor:
         self.window = np.hanning(settings.window_size + 1)[:-1]
 
     def resample(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
-        """Resample to the model rate with the recipe's ``kaiser_best`` filter (needs resampy)."""
+        """Resample to the model rate with the recipe's ``kaiser_best`` filter, bit for bit.
+
+        44.1 kHz → 22.05 kHz (always the case here) runs :mod:`bridge.engine.resample`'s FIR,
+        ~13× faster than resampy and identical; other ratios go through librosa (needs resampy).
+        """
         if sample_rate == self.settings.sampling_rate:
             return samples
-        # parallel=True splits the output samples over cores; each sample is computed exactly
-        # as in the serial kernel, so the result is identical.
-        return librosa.resample(
-            samples, orig_sr=sample_rate, target_sr=self.settings.sampling_rate, res_type="kaiser_best", parallel=True
-        )
+        return resample_kaiser_best(samples, sample_rate, self.settings.sampling_rate)
 
     def chunk_audio(self, model_rate_samples: np.ndarray, grid: ChunkGrid) -> np.ndarray:
         """Slice the resampled clip into zero-padded chunks: shape (chunks, samples)."""
