@@ -74,13 +74,72 @@ def run_engine(model_dir: str, audio: str, out_dir: str, precision: str, recipe:
     arrangement = converter.convert(ClipRequest(audio), generation=FORCED)
     write_outputs(arrangement, os.path.join(out_dir, "engine.mid"))
     seconds = time.perf_counter() - start
-    # Streaming (live output): a small first batch; when do the first notes exist?
-    first: list[float] = []
+    # Streaming (live output): notes handed on token by token, the opening analysed first.
+    events: list[tuple[float, object]] = []
     start = time.perf_counter()
     converter.convert(ClipRequest(audio), generation=FORCED,
-                      on_chunk=lambda c: first.append(time.perf_counter() - start) if not first else None)
+                      on_chunk=lambda c: events.append((time.perf_counter() - start, c)))
+    first = next((t for t, c in events if c.notes), seconds)
     notes = [(n.pitch, n.start, n.end, n.velocity) for n in arrangement.notes]
-    return {"seconds": seconds, "first_notes": first[0] if first else seconds, "notes": notes, "rss_mb": peak_rss_mb()}
+    floor = matmul_floor(converter, arrangement.chunks)
+    return {"seconds": seconds, "first_notes": first, "waits": playback_waits(events, first), "notes": notes,
+            "rss_mb": peak_rss_mb(), "floor": floor}
+
+
+def playback_waits(events: list, first: float) -> float:
+    """Seconds a player starting at the first notes spends waiting at the horizon (the notes not there yet)."""
+    playhead, last, horizon, waited = 0.0, first, -1.0, 0.0
+    for t, chunk in events:
+        if t > first:
+            advance = t - last
+            room = max(0.0, horizon - playhead)
+            waited += max(0.0, advance - room)
+            playhead += min(advance, room)
+            last = t
+        horizon = max(horizon, chunk.horizon)
+    return waited
+
+
+def matmul_floor(converter, chunks: int) -> dict:
+    """Seconds the decoder's and encoder's matrix products alone take for this song, fp32, here.
+
+    Every linear layer runs on a batch as large as the song's chunk count, as often as the
+    forced decoding runs it (255 steps; the encoder once over every frame). Attention,
+    norms and everything else are left out, so no engine doing the reference's arithmetic
+    can be faster than this on this machine: it bounds the exact mode's speed-up.
+    """
+    import torch
+
+    model = converter.loaded.model
+    if converter.loaded.precision != "fp32":
+        return {}
+    decoder = [m for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and n.startswith("decoder.")
+               and "EncDecAttention.k" not in n and "EncDecAttention.v" not in n]
+    once = [m for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and (
+        n.startswith("encoder.") or "EncDecAttention.k" in n or "EncDecAttention.v" in n)]
+    heads = [model.lm_head]
+    frames = 51  # encoder positions per chunk (50 mel frames + the composer token)
+    wide = {m.in_features: torch.randn(chunks, m.in_features) for m in decoder + once + heads}
+    with torch.inference_mode():
+        def step() -> None:
+            for m in decoder + heads:
+                torch.nn.functional.linear(wide[m.in_features], m.weight)
+        for _ in range(3):
+            step()
+        t = time.perf_counter()
+        reps = 10
+        for _ in range(reps):
+            step()
+        per_step = (time.perf_counter() - t) / reps
+        enc_in = {m.in_features: torch.randn(chunks * frames, m.in_features) for m in once}
+        t = time.perf_counter()
+        for m in once:
+            torch.nn.functional.linear(enc_in[m.in_features], m.weight)
+        encoder = time.perf_counter() - t
+    flops = 2 * chunks * (255 * sum(m.weight.numel() for m in decoder + heads)
+                          + frames * sum(m.weight.numel() for m in once))
+    seconds = 255 * per_step + encoder
+    return {"seconds": seconds, "gflops": flops / 1e9, "rate": flops / seconds / 1e9}
 
 
 def _warmup_audio(out_dir: str) -> str:
@@ -147,10 +206,19 @@ def main() -> None:
         for name, r in sides:
             print(f"  {name:<17} {r['seconds']:7.2f} s  ({r['seconds'] / minutes:6.2f} s per minute of audio)  "
                   f"first notes after {r['first_notes']:6.2f} s  peak RSS {r['rss_mb']:7.0f} MB  {len(r['notes'])} notes")
+        print(f"  live streaming: first notes after {eng['first_notes']:.2f} s; a player starting then waits "
+              f"{eng['waits']:.2f} s in all for notes not generated yet")
+        floor = eng.get("floor")
+        if floor:
+            print(f"  matrix products alone (fp32, batch = all {floor['gflops']:.0f} GFLOP of this song): "
+                  f"{floor['seconds']:.2f} s at {floor['rate']:.0f} GFLOP/s")
         if args.engine_only:
             return
         ref = results["reference"]
         print(f"  speed-up: {ref['seconds'] / eng['seconds']:.2f}x end-to-end")
+        if floor:
+            print(f"  bound for any engine with the reference's fp32 arithmetic here: "
+                  f"{ref['seconds'] / floor['seconds']:.2f}x (reference ÷ matrix products alone)")
         same, differ = same_notes(ref["notes"], eng["notes"])
         print(f"  same notes as the reference: {'yes' if same else f'no ({differ} differ)'}")
 

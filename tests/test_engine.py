@@ -89,14 +89,23 @@ def test_validation_happens_before_work(converter, song_path):
         converter.convert(ClipRequest(song_path, tempo=float("inf")))
 
 
-def test_progress_is_monotonic_and_chunks_stream(converter, song_path):
+def test_progress_is_monotonic_and_notes_stream_within_their_horizons(converter, song_path):
     progress, chunks = [], []
     arrangement = converter.convert(ClipRequest(song_path, composer="composer3"), progress=progress.append,
                                     on_chunk=chunks.append)
     fractions = [p.fraction for p in progress]
     assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
-    assert [c.index for c in chunks] == list(range(arrangement.chunks))
-    assert sum(len(c.notes) for c in chunks) == len(arrangement.notes)
+    indices = [c.index for c in chunks]
+    assert indices == sorted(indices) and indices[-1] == arrangement.chunks - 1
+    assert len(chunks) > arrangement.chunks  # handed on step by step, not chunk by chunk
+    streamed = sorted((n for c in chunks for n in c.notes), key=lambda n: (n.start, n.pitch, n.end))
+    assert streamed == arrangement.notes  # the same notes the file gets
+    promised = -float("inf")
+    for chunk in chunks:  # nothing handed on starts before a horizon already promised
+        assert all(n.start >= promised - 1e-9 for n in chunk.notes)
+        assert chunk.horizon >= promised
+        promised = chunk.horizon
+    assert promised == float("inf")
     generating = [p for p in progress if p.stage == "generating"]
     assert len(generating) >= arrangement.chunks
 
@@ -149,3 +158,25 @@ def test_odd_length_clip_converts(converter, tmp_path):
     assert sf.info(str(path)).frames % 2 == 1
     arrangement = converter.convert(ClipRequest(str(path)))
     assert arrangement.duration == pytest.approx((SR * 6 - 1) / SR)
+
+
+def test_long_clip_streams_its_opening_first_and_the_file_is_unchanged(converter, long_song_path, caplog):
+    """A clip longer than the quick-start window: the opening is analysed alone and streamed
+    first; the file (whole-clip analysis) is what a non-streaming conversion gives."""
+    from bridge.engine import converter as converter_module
+
+    request = ClipRequest(long_song_path, composer="composer5")
+    plain = converter.convert(request)
+    chunks, stages = [], []
+    streamed_run = converter.convert(request, on_chunk=chunks.append,
+                                     progress=lambda p: stages.append((p.stage, len(chunks))))
+    assert streamed_run.notes == plain.notes
+    # notes were handed on before the whole clip's beats were tracked
+    first_beats = next(count for stage, count in stages if stage == "beats")
+    assert first_beats > 0
+    quick_chunks = max(c.index for c in chunks[:first_beats]) + 1
+    assert 1 <= quick_chunks < plain.chunks
+    assert quick_chunks * 2.0 < converter_module.QUICK_START_S
+    streamed = sorted((n for c in chunks for n in c.notes), key=lambda n: (n.start, n.pitch, n.end))
+    assert streamed == plain.notes  # the opening's analysis matched: nothing generated twice
+    assert "quick analysis differs" not in caplog.text

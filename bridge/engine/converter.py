@@ -7,6 +7,7 @@ chunk's notes to ``on_chunk`` as soon as they exist, so a caller can stream them
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -25,7 +26,8 @@ from bridge.engine.beats import TRACKER_SAMPLE_RATE, track_beats
 from bridge.engine.features import FeatureExtractor, FeatureSettings
 from bridge.engine.model import DEFAULT_MODEL, LoadedModel, load, resolve
 from bridge.engine.timing import ChunkGrid, chunk_grid, extend_beats, to_session
-from bridge.engine.tokens import DEFAULT_VELOCITY, StepNote, TokenVocab, decode_chunk
+from bridge.engine.streaming import ChunkStreamer
+from bridge.engine.tokens import DEFAULT_VELOCITY, RowDecoder, StepNote, TokenVocab, decode_chunk
 from bridge.engine.types import Arrangement, BeatInfo, ChunkNotes, ClipRequest, Note, Progress
 from bridge.errors import BadRequest, Cancelled, UnknownComposer
 
@@ -45,14 +47,21 @@ class Analysis:
     mel: np.ndarray
 
 
-# Chunks per generation batch: bigger batches use the CPU's matrix units better (and
-# finished rows leave the batch); the first batch is small so streaming starts early.
-DEFAULT_BATCH_SIZE = 64
+# Chunks per generation batch. A decoder step streams every weight from memory once for
+# the whole batch, so bigger batches are much cheaper per row (full-size model, 2 cores:
+# 17 ms per step for 1 row, 61 ms for 39 rows, 88 ms for 78 rows); 128 rows keep the
+# key/value cache under ~1 GB. The first batch is small when streaming, so notes start early.
+DEFAULT_BATCH_SIZE = 128
 FIRST_BATCH = 2
 DECODERS = ("fast", "hf")
 # "faithful": the original Pop2Piano's semantics and the whole clip arranged (default).
 # "reference": what the transformers port does, note for note (parity tests, benchmark).
 RECIPES = ("faithful", "reference")
+# Streaming a clip longer than QUICK_START_S + QUICK_MARGIN_S starts from an analysis of its
+# first QUICK_START_S seconds (essentia: ~0.45 s instead of ~4 s for 3 minutes); its chunks
+# that end QUICK_MARGIN_S before that point are generated first.
+QUICK_START_S, QUICK_MARGIN_S = 20.0, 4.0
+PROGRESS_EVERY = 16  # decoder steps between progress reports
 MIN_TEMPO, MAX_TEMPO = 1.0, 960.0
 MIN_PLAYRATE, MAX_PLAYRATE = 0.01, 100.0
 # Progress share of each stage; generation takes the rest.
@@ -99,6 +108,33 @@ def batches(count: int, first: int, size: int) -> list[tuple[int, int]]:
         bounds = [head + rest * i // parts for i in range(parts + 1)]
         ranges.extend(zip(bounds[:-1], bounds[1:]))
     return ranges
+
+
+def growing(count: int, first: int, size: int) -> list[tuple[int, int]]:
+    """(start, end) ranges that double from ``first`` up to ``size``: streaming's plan. Pure.
+
+    A batch of n rows takes about as long as one row for small n (the weights are read
+    once per step either way), so doubling keeps the notes ahead of playback while the
+    early notes come soon.
+    """
+    ranges, start, width = [], 0, max(1, first)
+    while start < count:
+        end = min(count, start + width)
+        ranges.append((start, end))
+        start, width = end, min(size, 2 * width)
+    return ranges
+
+
+def _same_inputs(quick: Analysis, full: Analysis, chunks: int, cutoff_steps: int) -> bool:
+    """True when both analyses give chunks ``[0, chunks)`` the same model input and note times. Pure."""
+    steps = quick.grid.chunk_start_step(chunks - 1) + cutoff_steps
+    return (
+        full.mel.shape[0] >= chunks
+        and quick.mel.shape[1:] == full.mel.shape[1:]
+        and np.array_equal(quick.grid.ext_steps[: steps + 1], full.grid.ext_steps[: steps + 1])
+        and quick.grid.origin == full.grid.origin
+        and np.array_equal(quick.mel[:chunks], full.mel[:chunks])
+    )
 
 
 def within(notes: Sequence[Note], length: float) -> list[Note]:
@@ -163,42 +199,57 @@ class Converter:
 
         ``analysis`` (from :meth:`analyse` on the same audio range) skips reading, beat
         tracking and features: another composer for the same clip costs generation only.
+        With ``on_chunk`` notes are handed on while they generate, token by token; a long
+        clip then starts from an analysis of its opening alone (see :meth:`_quick_start`).
         """
         report = progress or (lambda _p: None)
         validate_request(request, self.composers)
+        known: dict[int, list[int]] = {}  # chunk index → token row already generated
+        streamed = 0  # chunks [0, streamed) already handed to ``on_chunk``
         if analysis is None:
-            analysis = self.analyse(request, report, cancel)
+            clip = self._read(request, report, cancel)
+            if on_chunk is not None:
+                quick = self._quick_start(clip, request, generation, cancel, on_chunk)
+            analysis = self._analyse_clip(clip, request, report, cancel)
+            if on_chunk is not None and quick is not None:
+                quick_analysis, quick_rows = quick
+                streamed = len(quick_rows)
+                if _same_inputs(quick_analysis, analysis, streamed, self._cutoff_steps()):
+                    known = dict(enumerate(quick_rows))
+                else:  # the file gets the whole-clip analysis; live keeps what it played
+                    log.warning("the opening's quick analysis differs from the whole clip's: chunks 0-%d are "
+                                "generated again for the file; live playback used the quick ones", streamed - 1)
         clip, beats, grid, mel = analysis.clip, analysis.beats, analysis.grid, analysis.mel
         _check_cancel(cancel)
 
         count = mel.shape[0]
-        notes: list[Note] = []
-        report(Progress(_FEATURES, "generating", 0, count))
-        # Streaming callers get a small first batch; otherwise equal large batches are fastest.
-        opening = self.first_batch if on_chunk is not None else 0
-        for first, last in batches(count, opening, self.batch_size):
+        rows: dict[int, list[int]] = {i: r for i, r in known.items() if i < count}
+        report(Progress(_FEATURES, "generating", len(rows), count))
+        todo = [i for i in range(count) if i not in rows]
+        if on_chunk is not None:  # small batches first, doubling, so playback stays ahead
+            plan = growing(len(todo), self.first_batch if not streamed else 2 * streamed, self.batch_size)
+        else:
+            plan = batches(len(todo), 0, self.batch_size)
+        for first, last in plan:
             _check_cancel(cancel)
-            rows = self._generate(mel[first:last], request.composer, generation, cancel)
+            indices = todo[first:last]
+            streamer = None
+            if on_chunk is not None and indices[0] >= streamed:
+                after = todo[last] if last < len(todo) else None
+                streamer = self._streamer(indices[0], len(indices), count, after, grid, clip, request, on_chunk)
+            on_step = self._stepper(streamer, report, len(rows), len(indices), count)
+            generated = self._generate(mel[indices[0] : indices[-1] + 1], request.composer, generation, cancel,
+                                       on_step)
             _check_cancel(cancel)  # generation stops at the next token once cancel is set
-            for offset, row in enumerate(rows):
-                index = first + offset
-                steps = decode_chunk(
-                    row, self.vocab, index, grid.steps_per_chunk, self._cutoff_steps(), self.velocity,
-                    port_note_off=self.recipe == "reference",
-                )
-                chunk_notes = step_notes_to_session(steps, grid, request.playrate)
-                if self.recipe == "faithful":  # the arrangement ends where the clip does
-                    chunk_notes = within(chunk_notes, to_session(clip.duration, request.playrate))
-                notes.extend(chunk_notes)
-                if on_chunk:
-                    horizon = (
-                        max(0.0, to_session(grid.step_time(grid.chunk_start_step(index + 1)), request.playrate))
-                        if index + 1 < count else float("inf")
-                    )
-                    on_chunk(ChunkNotes(index, count, tuple(chunk_notes), horizon))
-                done = index + 1
-                report(Progress(_FEATURES + (1 - _FEATURES) * done / count * 0.999, "generating", done, count))
+            if streamer is not None:
+                streamer.finish()
+            for index, row in zip(indices, generated):
+                rows[index] = row
+            report(Progress(_FEATURES + (1 - _FEATURES) * len(rows) / count * 0.999, "generating", len(rows), count))
 
+        notes: list[Note] = []
+        for index in range(count):
+            notes.extend(self._chunk_notes(index, self._decode(rows[index], index, grid), grid, clip, request))
         notes.sort(key=lambda n: (n.start, n.pitch, n.end))
         detected = beats.bpm * request.playrate
         arrangement = Arrangement(
@@ -230,17 +281,25 @@ class Converter:
     ) -> Analysis:
         """Read the clip, track its beats and compute the model's features (no generation)."""
         report = progress or (lambda _p: None)
+        return self._analyse_clip(self._read(request, report, cancel), request, report, cancel)
+
+    # -- pipeline steps -----------------------------------------------------------------
+    def _read(self, request: ClipRequest, report: ProgressCallback, cancel: threading.Event | None) -> Clip:
         report(Progress(0.0, "reading"))
         clip = read_clip(request.path, request.start, request.duration)
         _check_cancel(cancel)
+        return clip
 
+    def _analyse_clip(
+        self, clip: Clip, request: ClipRequest, report: ProgressCallback, cancel: threading.Event | None
+    ) -> Analysis:
         report(Progress(_READ, "beats"))
         audio_44k = clip.samples
         if clip.sample_rate != TRACKER_SAMPLE_RATE:  # the tracker only works at 44.1 kHz
             audio_44k = librosa.resample(clip.samples, orig_sr=clip.sample_rate, target_sr=TRACKER_SAMPLE_RATE)
         fallback_bpm = request.tempo / request.playrate if request.tempo else None
         # Resampling for the model does not need the beats: it runs beside the tracker
-        # (resampy's kernel releases the GIL).
+        # (the resampling kernel releases the GIL).
         with ThreadPoolExecutor(max_workers=1) as pool:
             resampled = pool.submit(self.features.resample, audio_44k, TRACKER_SAMPLE_RATE)
             beats = track_beats(audio_44k, fallback_bpm=fallback_bpm, tracker=self.beat_tracker)
@@ -255,6 +314,99 @@ class Converter:
         mel = self.features.log_mel(self.features.chunk_audio(model_audio, grid))
         return Analysis(clip, beats, grid, mel)
 
+    def _quick_start(
+        self,
+        clip: Clip,
+        request: ClipRequest,
+        generation: dict[str, Any] | None,
+        cancel: threading.Event | None,
+        on_chunk: ChunkCallback,
+    ) -> tuple[Analysis, list[list[int]]] | None:
+        """Analyse and generate the clip's opening alone, streaming its notes; None for short clips.
+
+        Beat tracking the whole clip takes seconds (essentia: ~4 s for 3 minutes), too long
+        to wait for before the first live note. The opening's chunks are generated from an
+        analysis of its first ``QUICK_START_S`` seconds, while the file waits for the whole
+        clip's analysis; ``convert`` reuses these rows when both analyses give the same
+        model input for them (the tracker's beats in a steady opening do not depend on
+        what follows; checked, never assumed).
+        """
+        if clip.duration < QUICK_START_S + QUICK_MARGIN_S:
+            return None
+        head = dataclasses.replace(clip, samples=clip.samples[: int(QUICK_START_S * clip.sample_rate)],
+                                   duration=QUICK_START_S)
+        analysis = self._analyse_clip(head, request, lambda _p: None, cancel)
+        keep = 0
+        last_end = QUICK_START_S - QUICK_MARGIN_S
+        while keep < analysis.mel.shape[0] and analysis.grid.step_time(
+                analysis.grid.chunk_start_step(keep) + self._cutoff_steps()) < last_end:
+            keep += 1
+        if keep == 0:
+            return None
+        streamer = self._streamer(0, keep, analysis.mel.shape[0], keep, analysis.grid, clip, request, on_chunk)
+        rows = self._generate(analysis.mel[:keep], request.composer, generation, cancel, streamer.step)
+        _check_cancel(cancel)
+        streamer.finish()
+        return analysis, rows
+
+    def _streamer(
+        self,
+        first: int,
+        size: int,
+        count: int,
+        after: int | None,
+        grid: ChunkGrid,
+        clip: Clip,
+        request: ClipRequest,
+        on_chunk: ChunkCallback,
+    ) -> ChunkStreamer:
+        """Row decoders for chunks ``first`` … ``first + size - 1``; ``after``: the next chunk to generate."""
+        decoders = [self._row_decoder(first + i, grid) for i in range(size)]
+        next_start = (
+            to_session(grid.step_time(grid.chunk_start_step(after)), request.playrate)
+            if after is not None and after < count else math.inf
+        )
+        return ChunkStreamer(
+            decoders, first, count, next_start,
+            to_notes=lambda index, steps: self._chunk_notes(index, steps, grid, clip, request),
+            clock=lambda step: to_session(grid.step_time(step), request.playrate),
+            emit=on_chunk,
+        )
+
+    def _stepper(
+        self, streamer: ChunkStreamer | None, report: ProgressCallback, done: int, size: int, count: int
+    ) -> Callable[[list[int], list[int]], None]:
+        """The per-step callback of one batch: streamed notes, and progress every few steps."""
+        steps = [0]
+        limit = max(1, int(self.loaded.generation_config_copy().max_length) - 1)
+
+        def on_step(rows: list[int], tokens: list[int]) -> None:
+            if streamer is not None:
+                streamer.step(rows, tokens)
+            steps[0] += 1
+            if steps[0] % PROGRESS_EVERY == 0:
+                share = (done + size * min(steps[0], limit) / limit) / count
+                report(Progress(_FEATURES + (1 - _FEATURES) * share * 0.999, "generating", done, count))
+
+        return on_step
+
+    def _row_decoder(self, index: int, grid: ChunkGrid) -> RowDecoder:
+        start = grid.chunk_start_step(index)
+        return RowDecoder(self.vocab, start, start + self._cutoff_steps(), self.velocity,
+                          port_note_off=self.recipe == "reference")
+
+    def _decode(self, row: list[int], index: int, grid: ChunkGrid) -> list[StepNote]:
+        return decode_chunk(row, self.vocab, index, grid.steps_per_chunk, self._cutoff_steps(), self.velocity,
+                            port_note_off=self.recipe == "reference")
+
+    def _chunk_notes(
+        self, index: int, steps: Sequence[StepNote], grid: ChunkGrid, clip: Clip, request: ClipRequest
+    ) -> list[Note]:
+        notes = step_notes_to_session(steps, grid, request.playrate)
+        if self.recipe == "faithful":  # the arrangement ends where the clip does
+            notes = within(notes, to_session(clip.duration, request.playrate))
+        return notes
+
     def _cutoff_steps(self) -> int:
         """Steps after a chunk's start where its notes are cut: the recipe's 12 for 2 bars."""
         return (self.features.settings.num_bars + 1) * 4
@@ -265,6 +417,7 @@ class Converter:
         composer: str,
         generation: dict[str, Any] | None = None,
         cancel: threading.Event | None = None,
+        on_step: Callable[[list[int], list[int]], None] | None = None,
     ) -> list[list[int]]:
         import torch
 
@@ -277,7 +430,7 @@ class Converter:
             config.update(**generation)
         features = torch.from_numpy(mel).to(self.loaded.device, self.loaded.dtype)
         if self.decoder == "fast" and supported(config):
-            return greedy(self.loaded.model, features, composer, config, cancel)
+            return greedy(self.loaded.model, features, composer, config, cancel, on_step)
         from transformers import StoppingCriteria, StoppingCriteriaList
 
         class _Cancelled(StoppingCriteria):
@@ -291,7 +444,12 @@ class Converter:
                 generation_config=config,
                 stopping_criteria=StoppingCriteriaList([_Cancelled()]) if cancel is not None else None,
             )
-        return ids.cpu().tolist()
+        rows = ids.cpu().tolist()
+        if on_step is not None:  # generate() returns whole rows: replay them step by step
+            for t in range(1, max(len(r) for r in rows)):
+                slots = [i for i, r in enumerate(rows) if t < len(r)]
+                on_step(slots, [rows[i][t] for i in slots])
+        return rows
 
 
 def _check_cancel(cancel: threading.Event | None) -> None:

@@ -11,6 +11,7 @@ settings it does not implement, so callers can fall back to ``generate()``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -48,7 +49,13 @@ def supported(config: Any) -> bool:
 
 
 class PreallocatedLayer(DynamicLayer):
-    """A key/value cache layer that writes into buffers grown by doubling, and returns views."""
+    """A key/value cache layer that writes into preallocated buffers and returns views.
+
+    The buffers start at ``capacity`` positions (the row length limit, so they never
+    grow in practice) and double if a row runs past it.
+    """
+
+    capacity = 16
 
     def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
         super().lazy_initialization(key_states, value_states)
@@ -62,7 +69,7 @@ class PreallocatedLayer(DynamicLayer):
         new = key_states.shape[-2]
         end = self._length + new
         if self._kbuf is None or end > self._kbuf.shape[-2]:
-            capacity = max(end, 2 * (self._kbuf.shape[-2] if self._kbuf is not None else 16))
+            capacity = max(end, 2 * self._kbuf.shape[-2] if self._kbuf is not None else self.capacity)
             self._kbuf = self._grow(self._kbuf, key_states, capacity)
             self._vbuf = self._grow(self._vbuf, value_states, capacity)
         self._kbuf[..., self._length : end, :] = key_states
@@ -88,15 +95,25 @@ class PreallocatedLayer(DynamicLayer):
         self.values = self._vbuf[..., : self._length, :]
 
 
-def _new_cache() -> EncoderDecoderCache:
-    return EncoderDecoderCache(
-        Cache(layer_class_to_replicate=PreallocatedLayer), Cache(layer_class_to_replicate=DynamicLayer)
-    )
+def _new_cache(capacity: int) -> EncoderDecoderCache:
+    layer = type("PreallocatedLayerForRun", (PreallocatedLayer,), {"capacity": max(1, capacity)})
+    return EncoderDecoderCache(Cache(layer_class_to_replicate=layer), Cache(layer_class_to_replicate=DynamicLayer))
 
 
 @torch.inference_mode()
-def greedy(model: Any, features: torch.Tensor, composer: str, config: Any, cancel: Any = None) -> list[list[int]]:
-    """Token rows (decoder start token first, up to and including EOS) for each chunk."""
+def greedy(
+    model: Any,
+    features: torch.Tensor,
+    composer: str,
+    config: Any,
+    cancel: Any = None,
+    on_step: Callable[[list[int], list[int]], None] | None = None,
+) -> list[list[int]]:
+    """Token rows (decoder start token first, up to and including EOS) for each chunk.
+
+    ``on_step(rows, tokens)`` hears every step's new token of each row still generating,
+    so a caller can turn tokens into notes while the batch is still running.
+    """
     eos = int(config.eos_token_id if not isinstance(config.eos_token_id, list) else config.eos_token_id[0])
     start = int(config.decoder_start_token_id if config.decoder_start_token_id is not None else config.pad_token_id)
     max_length = int(config.max_length)
@@ -111,7 +128,7 @@ def greedy(model: Any, features: torch.Tensor, composer: str, config: Any, cance
     rows: list[list[int]] = [[start] for _ in range(batch)]
     active = torch.arange(batch)
     tokens = torch.full((batch, 1), start, dtype=torch.long, device=features.device)
-    cache = _new_cache()
+    cache = _new_cache(max_length)
     for length in range(1, max_length):  # ``length`` tokens so far in every active row
         if cancel is not None and cancel.is_set():
             break
@@ -126,8 +143,11 @@ def greedy(model: Any, features: torch.Tensor, composer: str, config: Any, cance
             scores[:, :] = -float("inf")
             scores[:, int(forced_eos)] = 0
         chosen = torch.argmax(scores, dim=-1)
-        for slot, token in zip(active.tolist(), chosen.tolist()):
+        slots, picked = active.tolist(), chosen.tolist()
+        for slot, token in zip(slots, picked):
             rows[slot].append(token)
+        if on_step is not None:
+            on_step(slots, picked)
         ended = chosen == eos
         if bool(ended.any()):
             keep = torch.nonzero(~ended).flatten()

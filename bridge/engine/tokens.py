@@ -60,6 +60,75 @@ class TokenVocab:
         return UNKNOWN, 0
 
 
+class RowDecoder:
+    """Decodes one chunk's ids as they are generated; a note comes out as soon as it ends.
+
+    TIME tokens only move time forward, so a finished note is final the moment its end is
+    read, and no note still to come from this row starts before :attr:`horizon`: a
+    streaming caller may play everything up to there while the row is still generating.
+    """
+
+    def __init__(
+        self,
+        vocab: TokenVocab,
+        start_step: int,
+        cutoff_step: int | None,
+        velocity: int = DEFAULT_VELOCITY,
+        port_note_off: bool = True,
+    ) -> None:
+        self.vocab = vocab
+        self.start_step = start_step
+        self.cutoff_step = cutoff_step
+        self.velocity = velocity
+        self.port_note_off = port_note_off
+        self.current = start_step
+        self.ended = False
+        self._mode = 0
+        self._open: dict[int, int] = {}  # sounding pitch → onset step
+
+    @property
+    def horizon(self) -> int:
+        """The earliest step a note not yet returned can start at."""
+        return min(self.current, min(self._open.values(), default=self.current))
+
+    def feed(self, token_id: int) -> list[StepNote]:
+        """Read one id; return the notes it ended (EOS ends the row: call :meth:`finish`)."""
+        if self.ended:
+            return []
+        kind, value = self.vocab.lookup(int(token_id))
+        if kind == SPECIAL:
+            if value == EOS_VALUE:
+                self.ended = True
+        elif kind == TIME:
+            self.current += value
+            if self.cutoff_step is not None:
+                self.current = min(self.current, self.cutoff_step)
+        elif kind == VELOCITY:
+            self._mode = value
+        elif kind == NOTE and 0 <= value <= self.vocab.pitch_slots:
+            onset = self._open.get(value)
+            if onset is None:
+                if self._mode != 0 or self.port_note_off:
+                    self._open[value] = self.current
+            elif onset < self.current:
+                if self._mode == 0:
+                    del self._open[value]
+                else:
+                    self._open[value] = self.current
+                return [StepNote(onset, self.current, value, self.velocity)]
+        return []
+
+    def finish(self) -> list[StepNote]:
+        """Close the notes still sounding, at the later of the last time and the cutoff, as the reference does."""
+        self.ended = True
+        notes = []
+        for pitch, onset in sorted(self._open.items()):
+            cutoff = onset + 1 if self.cutoff_step is None else max(self.cutoff_step, onset + 1)
+            notes.append(StepNote(onset, max(self.current, cutoff), pitch, self.velocity))
+        self._open.clear()
+        return notes
+
+
 def decode_row(
     ids: Iterable[int],
     vocab: TokenVocab,
@@ -74,34 +143,13 @@ def decode_row(
     ``cutoff_step``. Notes still sounding at the end are closed at the later of the
     last time and the cutoff (at least one step long), as the reference does.
     """
-    current = start_step
-    mode = 0
-    onsets: list[int | None] = [None] * (vocab.pitch_slots + 1)
+    row = RowDecoder(vocab, start_step, cutoff_step, velocity, port_note_off)
     notes: list[StepNote] = []
     for token_id in ids:
-        kind, value = vocab.lookup(int(token_id))
-        if kind == SPECIAL:
-            if value == EOS_VALUE:
-                break
-        elif kind == TIME:
-            current += value
-            if cutoff_step is not None:
-                current = min(current, cutoff_step)
-        elif kind == VELOCITY:
-            mode = value
-        elif kind == NOTE and 0 <= value < len(onsets):
-            onset = onsets[value]
-            if onset is None:
-                if mode != 0 or port_note_off:
-                    onsets[value] = current
-            elif onset < current:
-                notes.append(StepNote(onset, current, value, velocity))
-                onsets[value] = None if mode == 0 else current
-    for pitch, onset in enumerate(onsets):
-        if onset is None:
-            continue
-        cutoff = onset + 1 if cutoff_step is None else max(cutoff_step, onset + 1)
-        notes.append(StepNote(onset, max(current, cutoff), pitch, velocity))
+        notes.extend(row.feed(token_id))
+        if row.ended:
+            break
+    notes.extend(row.finish())
     notes.sort(key=lambda n: (n.onset, n.offset, n.pitch))
     return notes
 

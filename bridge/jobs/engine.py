@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from bridge.engine.beats import FALLBACK_BPM, GRID
-from bridge.engine.converter import Analysis, Converter
+from bridge.engine.converter import DEFAULT_BATCH_SIZE, Analysis, Converter
 from bridge.engine.types import Arrangement, ChunkNotes, ClipRequest, Progress
 from bridge.errors import BridgeError, Cancelled, error_for
 from bridge.jobs.cache import LRU
@@ -44,7 +44,7 @@ class EngineSettings:
     recipe: str = "faithful"
     beat_tracker: str = "auto"
     precision: str = "fp32"
-    batch_size: int = 64
+    batch_size: int = DEFAULT_BATCH_SIZE
 
     def build(self) -> Converter:
         return Converter(self.model, device=self.device, activation=self.activation, recipe=self.recipe,
