@@ -50,7 +50,11 @@ class Progress:
 
 @dataclass(frozen=True)
 class ChunkNotes:
-    """Notes of one model chunk, ready to stream (session seconds, sorted by start)."""
+    """Notes that just finished generating, ready to stream (session seconds, sorted by start).
+
+    Handed on step by step while a batch generates; ``index`` is the first chunk still
+    generating (of ``count``).
+    """
 
     index: int
     count: int
