@@ -7,11 +7,16 @@
 2. Live MIDI send-time error (sent − intended) of the scheduler while the same model
    generates, streamed chunk by chunk to a JACK virtual port (a null port without JACK),
    against the same player with the CPU idle.
+3. (needs JACK) Time from a live convert request for a --first-song-seconds song (default 180) to the
+   first note-on read back from the daemon's JACK port by a real input, the daemon warmed
+   up by one conversion first; against the same daemon's time to ``done`` for a file-only
+   conversion of the same song (what a user waits for without live output).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -27,7 +32,7 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 
 import audio_fixtures  # noqa: E402
 import tiny_model  # noqa: E402
-from processes import Daemon, Jack, Peer  # noqa: E402
+from processes import Daemon, Jack, JackListener, Peer  # noqa: E402
 
 
 def stats(values_ms: list[float]) -> str:
@@ -133,20 +138,74 @@ def bench_live(model: str, song: str) -> None:
         jack.stop()
 
 
+def args_seconds(path: str) -> float:
+    info = sf.info(path)
+    return info.frames / info.samplerate
+
+
+def bench_first_note(model: str, song: str, other_song: str, warmup: str) -> None:
+    jack = Jack()
+    if not jack.start():
+        print(f"first live note: skipped ({jack.reason})")
+        return
+    name = f"p2p-first-{os.getpid()}"
+    # the reference recipe, as in bench/speed.py: with random weights the faithful one finds few notes
+    server = Daemon(model, "--recipe", "reference", "--midi-api", "UNIX_JACK", "--midi-port-name", name).start()
+    listener = JackListener(name)
+    peer = Peer(server.port)
+    try:
+        peer.send("/pop2piano/convert", "warm", warmup, "output", "file")
+        peer.until_final("warm", timeout=600)
+        start = time.perf_counter()
+        peer.send("/pop2piano/convert", "file", song, "output", "file", "composer", "composer2")
+        assert peer.until_final("file", timeout=3600)[-1][0] == "/pop2piano/done"
+        file_done = time.perf_counter() - start
+        # a clip the daemon has not seen (its analysis cache is keyed by content)
+        start = time.perf_counter()
+        peer.send("/pop2piano/convert", "live", other_song, "output", "both", "composer", "composer3",
+                  "out_dir", os.path.dirname(other_song))
+        listener.wait_for(lambda l: l.note_ons() >= 1, timeout=600)
+        first = next(t for t, m in listener.messages if m.type == "note_on" and m.velocity > 0) - start
+        done = peer.until_final("live", timeout=3600)[-1]
+        with open(done[1][2], encoding="utf-8") as handle:
+            opening = min(n["start"] for n in json.load(handle)["notes"])
+        print(f"first live note on the JACK port after {first:.2f} s (a new {args_seconds(song):.0f} s clip, warm "
+              f"daemon); it is the arrangement's note at {opening:.2f} s, so playback started {first - opening:.2f} s "
+              f"after the request; the same daemon's file-only conversion of a song that long: done after "
+              f"{file_done:.2f} s")
+    finally:
+        peer.close()
+        listener.close()
+        server.stop()
+        jack.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the synthetic song")
     parser.add_argument("--model", help="a model folder (default: build a full-size random one)")
     parser.add_argument("--tiny", action="store_true", help="use the tests' tiny model (quick check only)")
+    parser.add_argument("--first-song-seconds", type=float, default=180.0, help="song length for the first-note check")
+    parser.add_argument("--only-first-note", action="store_true", help="run only the first-note check")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        model = args.model or tiny_model.build(os.path.join(tmp, "model"), full_size=not args.tiny, eos_scale=0.0)
+        # Every row decodes to the model's maximum of 256 tokens, as in bench/speed.py (the
+        # random weights' own choices give rows without notes).
+        model = args.model or tiny_model.build(os.path.join(tmp, "model"), full_size=not args.tiny, eos_scale=0.0,
+                                               min_length=255, forced_eos=True)
         song = os.path.join(tmp, "song.wav")
         sf.write(song, audio_fixtures.chord_song(args.seconds, 44100), 44100)
         print(f"model: {'given ' + args.model if args.model else ('tiny' if args.tiny else 'full-size random')}, "
               f"song: {args.seconds:g} s, cpu threads: {os.cpu_count()}")
-        bench_ping(model, song)
-        bench_live(model, song)
+        if not args.only_first_note:
+            bench_ping(model, song)
+            bench_live(model, song)
+        long_song, other_song = os.path.join(tmp, "long.wav"), os.path.join(tmp, "other.wav")
+        sf.write(long_song, audio_fixtures.chord_song(args.first_song_seconds, 44100, bpm=104.0), 44100)
+        sf.write(other_song, audio_fixtures.chord_song(args.first_song_seconds, 44100, bpm=98.0, seed=5), 44100)
+        warmup = os.path.join(tmp, "warmup.wav")
+        sf.write(warmup, audio_fixtures.chord_song(6.0, 44100, seed=9), 44100)
+        bench_first_note(model, long_song, other_song, warmup)
 
 
 if __name__ == "__main__":

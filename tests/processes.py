@@ -187,3 +187,49 @@ class Peer:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def sounding(messages) -> set[int]:
+    """Pitches left sounding by a stream of MIDI messages (note-offs, velocity-0 note-ons, CC 123)."""
+    on: set[int] = set()
+    for m in messages:
+        if m.type == "note_on" and m.velocity > 0:
+            on.add(m.note)
+        elif m.type == "note_off" or (m.type == "note_on" and m.velocity == 0):
+            on.discard(m.note)
+        elif m.type == "control_change" and m.control == 123:
+            on.clear()
+    return on
+
+
+class JackListener:
+    """A real rtmidi JACK input connected to the bridge's virtual output."""
+
+    def __init__(self, port_name: str, timeout: float = 10.0) -> None:
+        import mido
+
+        self.backend = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True)
+        self.messages: list[tuple[float, mido.Message]] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            names = [n for n in self.backend.get_input_names() if port_name in n]
+            if names or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert names, f"no JACK port named {port_name!r}: {self.backend.get_input_names()}"
+        self.port = self.backend.open_input(names[0], callback=lambda m: self.messages.append((time.perf_counter(), m)))
+
+    def wait_for(self, predicate, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate(self) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert predicate(self), [m for _t, m in self.messages][-10:]
+
+    def sounding(self) -> set[int]:
+        return sounding(m for _t, m in self.messages)
+
+    def note_ons(self) -> int:
+        return sum(1 for _t, m in self.messages if m.type == "note_on" and m.velocity > 0)
+
+    def close(self) -> None:
+        self.port.close()

@@ -180,3 +180,26 @@ def test_long_clip_streams_its_opening_first_and_the_file_is_unchanged(converter
     streamed = sorted((n for c in chunks for n in c.notes), key=lambda n: (n.start, n.pitch, n.end))
     assert streamed == plain.notes  # the opening's analysis matched: nothing generated twice
     assert "quick analysis differs" not in caplog.text
+
+
+def test_when_the_quick_analysis_differs_the_file_is_generated_from_the_whole_clip(converter, long_song_path,
+                                                                                   monkeypatch, caplog):
+    """Padding to the clip's longest chunk usually makes the opening's model input differ in its last
+    frames; then the file's chunks come from the whole-clip analysis and a warning says so."""
+    from bridge.engine import converter as converter_module
+
+    request = ClipRequest(long_song_path, composer="composer6")
+    plain = converter.convert(request)
+    monkeypatch.setattr(converter_module, "_same_inputs", lambda *args: False)
+    chunks, stages = [], []
+    with caplog.at_level("WARNING"):
+        streamed_run = converter.convert(request, on_chunk=chunks.append,
+                                         progress=lambda p: stages.append((p.stage, len(chunks))))
+    assert streamed_run.notes == plain.notes
+    assert "quick analysis differs" in caplog.text
+    assert chunks[-1].horizon == float("inf")
+    # after the opening, live playback goes on with the file's notes, none missing
+    quick = next(count for stage, count in stages if stage == "beats")
+    later = [n for c in chunks[quick:] for n in c.notes]
+    assert set(later) <= set(plain.notes)
+    assert {n for n in plain.notes if n.start >= converter_module.QUICK_START_S} <= set(later)

@@ -11,7 +11,7 @@ import pytest
 
 from bridge.engine.types import Note
 from bridge.output.live import Player, open_port
-from processes import Daemon, Peer
+from processes import Daemon, JackListener, Peer, sounding
 
 
 class Recorder:
@@ -26,19 +26,7 @@ class Recorder:
             self.messages.append((time.perf_counter(), message))
 
     def sounding(self) -> set[int]:
-        return _sounding(m for _t, m in self.messages)
-
-
-def _sounding(messages) -> set[int]:
-    on: set[int] = set()
-    for m in messages:
-        if m.type == "note_on" and m.velocity > 0:
-            on.add(m.note)
-        elif m.type == "note_off" or (m.type == "note_on" and m.velocity == 0):
-            on.discard(m.note)
-        elif m.type == "control_change" and m.control == 123:
-            on.clear()
-    return on
+        return sounding(m for _t, m in self.messages)
 
 
 def _notes(messages):
@@ -131,37 +119,6 @@ def test_a_failing_port_is_reported_not_raised():
 
 # -- real JACK ports -----------------------------------------------------------------
 
-class JackListener:
-    """A real rtmidi JACK input connected to the bridge's virtual output."""
-
-    def __init__(self, port_name: str, timeout: float = 10.0) -> None:
-        self.backend = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True)
-        self.messages: list[tuple[float, mido.Message]] = []
-        deadline = time.monotonic() + timeout
-        while True:
-            names = [n for n in self.backend.get_input_names() if port_name in n]
-            if names or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
-        assert names, f"no JACK port named {port_name!r}: {self.backend.get_input_names()}"
-        self.port = self.backend.open_input(names[0], callback=lambda m: self.messages.append((time.perf_counter(), m)))
-
-    def wait_for(self, predicate, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate(self) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert predicate(self), [m for _t, m in self.messages][-10:]
-
-    def sounding(self) -> set[int]:
-        return _sounding(m for _t, m in self.messages)
-
-    def note_ons(self) -> int:
-        return sum(1 for _t, m in self.messages if m.type == "note_on" and m.velocity > 0)
-
-    def close(self) -> None:
-        self.port.close()
-
-
 def test_jack_virtual_port_is_read_back_by_a_real_input(jack):
     name = f"p2p-unit-{os.getpid()}"
     port = open_port(name, "UNIX_JACK")
@@ -229,7 +186,7 @@ def test_play_then_stop_silences_and_play_over_play(live_daemon, song_path, tmp_
         listener.close()
 
 
-def test_cancel_during_live_streaming_leaves_nothing_sounding(live_daemon, long_song_path):
+def test_cancel_during_live_streaming_leaves_nothingsounding(live_daemon, long_song_path):
     server, name = live_daemon
     listener = JackListener(name)
     peer = Peer(server.port)

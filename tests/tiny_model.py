@@ -32,13 +32,14 @@ def vocab() -> dict[str, int]:
 
 def build(folder: str, seed: int = 2, eos_scale: float = 1.5, d_ff: int = 128, layers: int = 2,
           full_size: bool = False, in_vocab: bool = True, max_length: int = 256, forced_eos: bool = False,
-          dense_act_fn: str | None = None, note_on_scale: float = 2.0) -> str:
+          dense_act_fn: str | None = None, note_on_scale: float = 2.0, min_length: int = 0) -> str:
     """Write a random-weight Pop2Piano into ``folder`` in the hub layout; return the folder.
 
     The defaults (seed 2, EOS row × 1.5) give, on the tests' chord audio, some rows that
     end with EOS and some that run to ``max_length``. ``forced_eos`` makes every row end
     with EOS (``forced_eos_token_id``), the only case the stock ``batch_decode`` handles
-    exactly; ``full_size`` builds the default ~59M-parameter configuration.
+    exactly; ``full_size`` builds the default ~59M-parameter configuration; ``min_length``
+    suppresses EOS before that length.
     """
     import torch
     from transformers import GenerationConfig, Pop2PianoConfig, Pop2PianoFeatureExtractor, Pop2PianoForConditionalGeneration
@@ -59,6 +60,8 @@ def build(folder: str, seed: int = 2, eos_scale: float = 1.5, d_ff: int = 128, l
     generation = GenerationConfig(max_length=max_length, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
     if forced_eos:
         generation.forced_eos_token_id = 1
+    if min_length:  # e.g. max_length - 1 with forced_eos: every row runs to the maximum (benchmarks)
+        generation.min_length = min_length
     generation.composer_to_feature_token = {f"composer{i}": 2051 + i for i in range(1, 22)}
     model.generation_config = generation
     os.makedirs(folder, exist_ok=True)

@@ -194,11 +194,13 @@ class Converter:
         on_chunk: ChunkCallback | None = None,
         analysis: Analysis | None = None,
         generation: dict[str, Any] | None = None,
+        on_analysis: Callable[[Analysis], None] | None = None,
     ) -> Arrangement:
         """Convert one clip. Raises :class:`bridge.errors.BridgeError` subclasses on bad input.
 
-        ``analysis`` (from :meth:`analyse` on the same audio range) skips reading, beat
-        tracking and features: another composer for the same clip costs generation only.
+        ``analysis`` (from :meth:`analyse` on the same audio range, or handed to
+        ``on_analysis`` by an earlier call) skips reading, beat tracking and features:
+        another composer for the same clip costs generation only.
         With ``on_chunk`` notes are handed on while they generate, token by token; a long
         clip then starts from an analysis of its opening alone (see :meth:`_quick_start`).
         """
@@ -209,8 +211,10 @@ class Converter:
         if analysis is None:
             clip = self._read(request, report, cancel)
             if on_chunk is not None:
-                quick = self._quick_start(clip, request, generation, cancel, on_chunk)
+                quick = self._quick_start(clip, request, generation, cancel, on_chunk, report)
             analysis = self._analyse_clip(clip, request, report, cancel)
+            if on_analysis is not None:
+                on_analysis(analysis)
             if on_chunk is not None and quick is not None:
                 quick_analysis, quick_rows = quick
                 streamed = len(quick_rows)
@@ -226,16 +230,23 @@ class Converter:
         rows: dict[int, list[int]] = {i: r for i, r in known.items() if i < count}
         report(Progress(_FEATURES, "generating", len(rows), count))
         todo = [i for i in range(count) if i not in rows]
+        # (first chunk, last chunk + 1) batches; chunks already streamed from the quick start
+        # but not reusable are generated again for the file, last, without streaming.
+        plan: list[tuple[int, int]] = []
+        live = [i for i in todo if i >= streamed]
         if on_chunk is not None:  # small batches first, doubling, so playback stays ahead
-            plan = growing(len(todo), self.first_batch if not streamed else 2 * streamed, self.batch_size)
+            opening = self.first_batch if not streamed else 2 * streamed
+            plan += [(live[a], live[b - 1] + 1) for a, b in growing(len(live), opening, self.batch_size)]
         else:
-            plan = batches(len(todo), 0, self.batch_size)
+            plan += [(live[a], live[b - 1] + 1) for a, b in batches(len(live), 0, self.batch_size)]
+        again = [i for i in todo if i < streamed]
+        plan += [(again[a], again[b - 1] + 1) for a, b in batches(len(again), 0, self.batch_size)]
         for first, last in plan:
             _check_cancel(cancel)
-            indices = todo[first:last]
+            indices = list(range(first, last))
             streamer = None
             if on_chunk is not None and indices[0] >= streamed:
-                after = todo[last] if last < len(todo) else None
+                after = last if last < count else None
                 streamer = self._streamer(indices[0], len(indices), count, after, grid, clip, request, on_chunk)
             on_step = self._stepper(streamer, report, len(rows), len(indices), count)
             generated = self._generate(mel[indices[0] : indices[-1] + 1], request.composer, generation, cancel,
@@ -321,6 +332,7 @@ class Converter:
         generation: dict[str, Any] | None,
         cancel: threading.Event | None,
         on_chunk: ChunkCallback,
+        report: ProgressCallback,
     ) -> tuple[Analysis, list[list[int]]] | None:
         """Analyse and generate the clip's opening alone, streaming its notes; None for short clips.
 
@@ -344,7 +356,15 @@ class Converter:
         if keep == 0:
             return None
         streamer = self._streamer(0, keep, analysis.mel.shape[0], keep, analysis.grid, clip, request, on_chunk)
-        rows = self._generate(analysis.mel[:keep], request.composer, generation, cancel, streamer.step)
+        steps = [0]
+
+        def on_step(rows: list[int], tokens: list[int]) -> None:
+            streamer.step(rows, tokens)
+            steps[0] += 1
+            if steps[0] % PROGRESS_EVERY == 0:  # alive; the share of the whole is not known yet
+                report(Progress(_READ, "generating", 0, 0))
+
+        rows = self._generate(analysis.mel[:keep], request.composer, generation, cancel, on_step)
         _check_cancel(cancel)
         streamer.finish()
         return analysis, rows

@@ -84,11 +84,14 @@ class LocalEngine:
         analysis = self._analyses.get(key)
         if analysis is not None and analysis.beats.tracker == GRID and not math.isclose(analysis.beats.bpm, grid_bpm):
             analysis = None  # a fallback grid follows the session tempo: recompute for this one
-        if analysis is None:
-            analysis = self.converter.analyse(clip, progress, cancel)
+        def keep(found: Analysis) -> None:
             empty = np.empty(0, np.float32)  # keep beats and features, not the samples
-            self._analyses.put(key, dataclasses.replace(analysis, clip=dataclasses.replace(analysis.clip, samples=empty)))
-        return self.converter.convert(clip, progress, cancel, on_chunk, analysis=analysis)
+            self._analyses.put(key, dataclasses.replace(found, clip=dataclasses.replace(found.clip, samples=empty)))
+
+        # Without a cached analysis the converter analyses (streaming starts from the clip's
+        # opening before the whole clip is analysed) and hands the analysis back for the cache.
+        return self.converter.convert(clip, progress, cancel, on_chunk, analysis=analysis,
+                                      on_analysis=keep if analysis is None else None)
 
     def close(self) -> None:
         pass
