@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -61,7 +62,9 @@ RECIPES = ("faithful", "reference")
 # first QUICK_START_S seconds (essentia: ~0.45 s instead of ~4 s for 3 minutes); its chunks
 # that end QUICK_MARGIN_S before that point are generated first.
 QUICK_START_S, QUICK_MARGIN_S = 20.0, 4.0
-PROGRESS_EVERY = 16  # decoder steps between progress reports
+# Progress while generating, at most this often: enough for a progress bar, and few enough
+# UDP replies that a client's socket buffer never overflows (an overflow drops replies).
+PROGRESS_INTERVAL_S = 0.5
 MIN_TEMPO, MAX_TEMPO = 1.0, 960.0
 MIN_PLAYRATE, MAX_PLAYRATE = 0.01, 100.0
 # Progress share of each stage; generation takes the rest.
@@ -356,12 +359,11 @@ class Converter:
         if keep == 0:
             return None
         streamer = self._streamer(0, keep, analysis.mel.shape[0], keep, analysis.grid, clip, request, on_chunk)
-        steps = [0]
+        due = _Every(PROGRESS_INTERVAL_S)
 
         def on_step(rows: list[int], tokens: list[int]) -> None:
             streamer.step(rows, tokens)
-            steps[0] += 1
-            if steps[0] % PROGRESS_EVERY == 0:  # alive; the share of the whole is not known yet
+            if due():  # alive; the share of the whole is not known yet
                 report(Progress(_READ, "generating", 0, 0))
 
         rows = self._generate(analysis.mel[:keep], request.composer, generation, cancel, on_step)
@@ -399,12 +401,13 @@ class Converter:
         """The per-step callback of one batch: streamed notes, and progress every few steps."""
         steps = [0]
         limit = max(1, int(self.loaded.generation_config_copy().max_length) - 1)
+        due = _Every(PROGRESS_INTERVAL_S)
 
         def on_step(rows: list[int], tokens: list[int]) -> None:
             if streamer is not None:
                 streamer.step(rows, tokens)
             steps[0] += 1
-            if steps[0] % PROGRESS_EVERY == 0:
+            if due():
                 share = (done + size * min(steps[0], limit) / limit) / count
                 report(Progress(_FEATURES + (1 - _FEATURES) * share * 0.999, "generating", done, count))
 
@@ -470,6 +473,21 @@ class Converter:
                 slots = [i for i, r in enumerate(rows) if t < len(r)]
                 on_step(slots, [rows[i][t] for i in slots])
         return rows
+
+
+class _Every:
+    """Called often, true at most once per ``seconds`` (the first time after ``seconds``)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.last = time.monotonic()
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if now - self.last < self.seconds:
+            return False
+        self.last = now
+        return True
 
 
 def _check_cancel(cancel: threading.Event | None) -> None:
