@@ -17,6 +17,8 @@ import time
 from typing import Any
 
 from pythonosc.osc_message import OscMessage
+
+from bridge.daemon.server import grow_receive_buffer
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -148,6 +150,7 @@ class Peer:
     def __init__(self, port: int) -> None:
         self.target = ("127.0.0.1", port)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        grow_receive_buffer(self.sock)  # as the daemon does: a client of many jobs gets bursts of replies
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
 
