@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-try:  # numba comes with resampy, which the reference features need anyway
-    import numba
-except ImportError:  # pragma: no cover - resampy (and numba) are required dependencies
-    numba = None
+import numba  # comes with resampy, which the reference features need anyway
 
 _BLOCK = 4096  # outputs per work item: the accumulators stay in the L1 cache
 
@@ -73,7 +70,7 @@ def _fir_decimate(phases, factor, pad, left, right, out):  # noqa: ANN001 - comp
         out[t0 : t0 + size] = acc
 
 
-_kernel = numba.njit(parallel=True, nogil=True, cache=True)(_fir_decimate) if numba is not None else None
+_kernel = numba.njit(parallel=True, nogil=True, cache=True)(_fir_decimate)
 
 
 def decimate(samples: np.ndarray, factor: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -101,7 +98,7 @@ def resample_kaiser_best(samples: np.ndarray, sr_orig: int, sr_new: int) -> np.n
     """librosa.resample(..., res_type="kaiser_best") for mono float32, via the FIR when it applies."""
     import librosa
 
-    taps = whole_factor_taps(sr_orig, sr_new) if _kernel is not None and samples.ndim == 1 else None
+    taps = whole_factor_taps(sr_orig, sr_new) if samples.ndim == 1 else None
     if taps is None or samples.dtype != np.float32:
         # No ``parallel=``: librosa hands unknown keywords to np.pad, which raises whenever
         # the output needs padding (an odd-length clip, for one).
