@@ -232,32 +232,29 @@ class Converter:
         count = mel.shape[0]
         rows: dict[int, list[int]] = {i: r for i, r in known.items() if i < count}
         report(Progress(_FEATURES, "generating", len(rows), count))
-        todo = [i for i in range(count) if i not in rows]
-        # (first chunk, last chunk + 1) batches; chunks already streamed from the quick start
-        # but not reusable are generated again for the file, last, without streaming.
-        plan: list[tuple[int, int]] = []
-        live = [i for i in todo if i >= streamed]
+        # (first chunk, last chunk + 1) batches from chunk ``streamed`` on; chunks the quick start
+        # streamed but could not hand over are generated again for the file, last, unstreamed.
+        streamed = min(streamed, count)
+        rest = count - streamed
         if on_chunk is not None:  # small batches first, doubling, so playback stays ahead
-            opening = self.first_batch if not streamed else 2 * streamed
-            plan += [(live[a], live[b - 1] + 1) for a, b in growing(len(live), opening, self.batch_size)]
+            shape = growing(rest, self.first_batch if not streamed else 2 * streamed, self.batch_size)
         else:
-            plan += [(live[a], live[b - 1] + 1) for a, b in batches(len(live), 0, self.batch_size)]
-        again = [i for i in todo if i < streamed]
-        plan += [(again[a], again[b - 1] + 1) for a, b in batches(len(again), 0, self.batch_size)]
+            shape = batches(rest, 0, self.batch_size)
+        plan = [(streamed + a, streamed + b) for a, b in shape]
+        plan += batches(streamed - len(rows), 0, self.batch_size)  # none when the quick rows were reused
         for first, last in plan:
             _check_cancel(cancel)
-            indices = list(range(first, last))
             streamer = None
-            if on_chunk is not None and indices[0] >= streamed:
+            if on_chunk is not None and first >= streamed:
                 after = last if last < count else None
-                streamer = self._streamer(indices[0], len(indices), count, after, grid, clip, request, on_chunk)
-            on_step = self._stepper(streamer, report, len(rows), len(indices), count)
-            generated = self._generate(mel[indices[0] : indices[-1] + 1], request.composer, generation, cancel,
-                                       on_step)
+                streamer = self._streamer(first, last - first, count, after, grid, clip, request, on_chunk)
+            done, size = len(rows), last - first
+            on_step = self._stepper(streamer, report, lambda steps: self._generating(done, size, steps, count))
+            generated = self._generate(mel[first:last], request.composer, generation, cancel, on_step)
             _check_cancel(cancel)  # generation stops at the next token once cancel is set
             if streamer is not None:
                 streamer.finish()
-            for index, row in zip(indices, generated):
+            for index, row in zip(range(first, last), generated):
                 rows[index] = row
             report(Progress(_FEATURES + (1 - _FEATURES) * len(rows) / count * 0.999, "generating", len(rows), count))
 
@@ -359,13 +356,8 @@ class Converter:
         if keep == 0:
             return None
         streamer = self._streamer(0, keep, analysis.mel.shape[0], keep, analysis.grid, clip, request, on_chunk)
-        due = _Every(PROGRESS_INTERVAL_S)
-
-        def on_step(rows: list[int], tokens: list[int]) -> None:
-            streamer.step(rows, tokens)
-            if due():  # alive; the share of the whole is not known yet
-                report(Progress(_READ, "generating", 0, 0))
-
+        # alive while the opening generates; its share of the whole is not known yet
+        on_step = self._stepper(streamer, report, lambda _steps: Progress(_READ, "generating", 0, 0))
         rows = self._generate(analysis.mel[:keep], request.composer, generation, cancel, on_step)
         _check_cancel(cancel)
         streamer.finish()
@@ -396,11 +388,10 @@ class Converter:
         )
 
     def _stepper(
-        self, streamer: ChunkStreamer | None, report: ProgressCallback, done: int, size: int, count: int
+        self, streamer: ChunkStreamer | None, report: ProgressCallback, progress_at: Callable[[int], Progress]
     ) -> Callable[[list[int], list[int]], None]:
-        """The per-step callback of one batch: streamed notes, and progress every few steps."""
+        """The per-step callback of one batch: streamed notes, and ``progress_at(steps)`` at most every interval."""
         steps = [0]
-        limit = max(1, int(self.loaded.generation_config_copy().max_length) - 1)
         due = _Every(PROGRESS_INTERVAL_S)
 
         def on_step(rows: list[int], tokens: list[int]) -> None:
@@ -408,10 +399,15 @@ class Converter:
                 streamer.step(rows, tokens)
             steps[0] += 1
             if due():
-                share = (done + size * min(steps[0], limit) / limit) / count
-                report(Progress(_FEATURES + (1 - _FEATURES) * share * 0.999, "generating", done, count))
+                report(progress_at(steps[0]))
 
         return on_step
+
+    def _generating(self, done: int, size: int, steps: int, count: int) -> Progress:
+        """Progress ``steps`` decoder steps into a batch of ``size`` chunks after ``done`` finished ones."""
+        limit = max(1, int(self.loaded.generation_config.max_length) - 1)
+        share = (done + size * min(steps, limit) / limit) / count
+        return Progress(_FEATURES + (1 - _FEATURES) * share * 0.999, "generating", done, count)
 
     def _row_decoder(self, index: int, grid: ChunkGrid) -> RowDecoder:
         start = grid.chunk_start_step(index)

@@ -19,7 +19,9 @@ import numba  # comes with resampy, which the reference features need anyway
 _BLOCK = 4096  # outputs per work item: the accumulators stay in the L1 cache
 
 
-def whole_factor_taps(sr_orig: int, sr_new: int, filter_name: str = "kaiser_best") -> tuple[int, np.ndarray, np.ndarray] | None:
+def whole_factor_taps(
+    sr_orig: int, sr_new: int, filter_name: str = "kaiser_best"
+) -> tuple[int, np.ndarray, np.ndarray] | None:
     """(factor, left taps, right taps) of resampy's filter when it reduces to a FIR; else None. Pure.
 
     Mirrors resampy 0.4's setup: the window scaled by the rate ratio, the table step
