@@ -77,7 +77,6 @@ class RowDecoder:
         port_note_off: bool = True,
     ) -> None:
         self.vocab = vocab
-        self.start_step = start_step
         self.cutoff_step = cutoff_step
         self.velocity = velocity
         self.port_note_off = port_note_off
