@@ -144,9 +144,13 @@ def test_offsets_and_playrate_shift_and_scale_note_times(converter, tmp_path):
     a = converter.convert(ClipRequest(str(plain), composer="composer9"))
     b = converter.convert(ClipRequest(str(padded), start=3.0, duration=8.0, composer="composer9"))
     c = converter.convert(ClipRequest(str(plain), playrate=2.0, composer="composer9"))
+    # The three conversions feed the model the same samples, so they do the same arithmetic:
+    # exact comparisons hold on any CPU. Empty results would make them meaningless.
+    assert a.notes, "the tiny model gave no notes: this comparison would prove nothing"
     assert [(n.pitch, round(n.start, 4)) for n in a.notes] == [(n.pitch, round(n.start, 4)) for n in b.notes]
-    assert [(n.pitch, n.start / 2, n.end / 2) for n in a.notes] == pytest.approx(
-        [(n.pitch, n.start, n.end) for n in c.notes])
+    assert [n.pitch for n in a.notes] == [n.pitch for n in c.notes]
+    halved = [t / 2 for n in a.notes for t in (n.start, n.end)]  # pytest.approx refuses nested tuples
+    assert halved == pytest.approx([t for n in c.notes for t in (n.start, n.end)])
     assert c.session_length == pytest.approx(4.0) and c.detected_tempo == pytest.approx(2 * a.detected_tempo)
 
 
@@ -167,6 +171,7 @@ def test_long_clip_streams_its_opening_first_and_the_file_is_unchanged(converter
 
     request = ClipRequest(long_song_path, composer="composer5")
     plain = converter.convert(request)
+    assert plain.notes, "no notes: the comparisons below would prove nothing"
     chunks, stages = [], []
     streamed_run = converter.convert(request, on_chunk=chunks.append,
                                      progress=lambda p: stages.append((p.stage, len(chunks))))
@@ -190,6 +195,7 @@ def test_when_the_quick_analysis_differs_the_file_is_generated_from_the_whole_cl
 
     request = ClipRequest(long_song_path, composer="composer6")
     plain = converter.convert(request)
+    assert plain.notes, "no notes: the comparisons below would prove nothing"
     monkeypatch.setattr(converter_module, "_same_inputs", lambda *args: False)
     chunks, stages = [], []
     with caplog.at_level("WARNING"):
