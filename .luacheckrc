@@ -1,5 +1,5 @@
 -- REAPER scripts run in Lua 5.4 with the `reaper` API table as a global.
 std = "lua54"
 max_line_length = 120
-files["daw_scripts/reaper"] = { read_globals = { "reaper", "gfx" } }
+files["bridge/daw_scripts/reaper"] = { read_globals = { "reaper", "gfx" } }
 files["tests/lua"] = { globals = { "reaper" }, max_line_length = 150 }

@@ -18,7 +18,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 import ableton_fakes as fakes
 from processes import ROOT, Daemon, Peer
 
-sys.path.insert(0, os.path.join(ROOT, "daw_scripts", "ableton"))
+sys.path.insert(0, os.path.join(ROOT, "bridge", "daw_scripts", "ableton"))
 fakes.install_live_module()
 
 from Pop2PianoBridge import osc  # noqa: E402
@@ -108,7 +108,7 @@ def test_clip_name_command():
 
 
 def test_mypy_strict_against_live_stubs():
-    result = subprocess.run([sys.executable, "-m", "mypy", "--strict", "daw_scripts/ableton/Pop2PianoBridge"],
+    result = subprocess.run([sys.executable, "-m", "mypy", "--strict", "bridge/daw_scripts/ableton/Pop2PianoBridge"],
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
 

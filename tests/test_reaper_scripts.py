@@ -20,7 +20,7 @@ BRIDGE = f"{sys.executable} -m bridge"
 
 @pytest.mark.skipif(not shutil.which("luacheck"), reason="needs luacheck (Debian package lua-check)")
 def test_luacheck_is_clean():
-    result = subprocess.run(["luacheck", "-q", "daw_scripts/reaper", "tests/lua"], cwd=ROOT, capture_output=True,
+    result = subprocess.run(["luacheck", "-q", "bridge/daw_scripts/reaper", "tests/lua"], cwd=ROOT, capture_output=True,
                             text=True)
     assert result.returncode == 0, result.stdout
 
@@ -88,9 +88,9 @@ def test_not_running_bridge_is_reported_with_how_to_start_it(song_path, tmp_path
 def test_reapack_index_lists_every_script_and_module():
     import xml.etree.ElementTree as ET
 
-    tree = ET.parse(os.path.join(ROOT, "daw_scripts", "reaper", "index.xml"))
+    tree = ET.parse(os.path.join(ROOT, "bridge", "daw_scripts", "reaper", "index.xml"))
     files = {s.get("file"): s.get("main") for s in tree.iter("source")}
-    folder = os.path.join(ROOT, "daw_scripts", "reaper")
+    folder = os.path.join(ROOT, "bridge", "daw_scripts", "reaper")
     on_disk = {n for n in os.listdir(folder) if n.endswith(".lua")}
     on_disk |= {f"pop2piano/{n}" for n in os.listdir(os.path.join(folder, "pop2piano")) if n.endswith(".lua")}
     assert set(files) == on_disk

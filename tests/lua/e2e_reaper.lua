@@ -5,7 +5,7 @@ package.path = "tests/lua/?.lua;" .. package.path
 local fake = require("fake_reaper")
 
 local port, audio, project_dir, command, action = arg[1], arg[2], arg[3], arg[4], arg[5] or "convert"
-local scripts = "daw_scripts/reaper/"
+local scripts = "bridge/daw_scripts/reaper/"
 local files = {
   convert = "Pop2Piano - Convert selected items to piano.lua",
   choose = "Pop2Piano - Convert selected items to piano (choose composer).lua",

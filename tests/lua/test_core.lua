@@ -1,6 +1,6 @@
 -- Unit tests of the REAPER scripts' pure logic and of the insertion through the (fake) API.
 -- Run: lua5.4 tests/lua/test_core.lua   (from the repository root)
-package.path = "daw_scripts/reaper/pop2piano/?.lua;tests/lua/?.lua;" .. package.path
+package.path = "bridge/daw_scripts/reaper/pop2piano/?.lua;tests/lua/?.lua;" .. package.path
 local core = require("core")
 local json = require("json")
 local fake = require("fake_reaper")

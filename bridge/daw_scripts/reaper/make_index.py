@@ -1,6 +1,6 @@
-"""Write daw_scripts/reaper/index.xml, the ReaPack index users subscribe to.
+"""Write bridge/daw_scripts/reaper/index.xml, the ReaPack index users subscribe to.
 
-    python daw_scripts/reaper/make_index.py [--base-url URL]
+    python bridge/daw_scripts/reaper/make_index.py [--base-url URL]
 
 URL is where the repository's raw files are served (the default is the project's GitHub).
 One package installs all four actions (each registered in the Main section) and their modules.
@@ -15,8 +15,8 @@ import urllib.parse
 from xml.sax.saxutils import escape, quoteattr
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_BASE = "https://raw.githubusercontent.com/pop2piano-bridge/pop2piano-bridge/main/daw_scripts/reaper/"
-sys.path.insert(0, os.path.join(HERE, "..", ".."))
+DEFAULT_BASE = "https://raw.githubusercontent.com/pop2piano-bridge/pop2piano-bridge/main/bridge/daw_scripts/reaper/"
+sys.path.insert(0, os.path.join(HERE, "..", "..", ".."))
 
 
 def sources() -> list[tuple[str, bool]]:
