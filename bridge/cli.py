@@ -16,6 +16,8 @@ from bridge import __version__
 from bridge.engine.model import DEFAULT_MODEL
 from bridge.engine.types import DEFAULT_COMPOSER
 from bridge.errors import BridgeError
+from bridge.hosts import HOSTS
+from bridge.protocol.messages import DEFAULT_LISTEN_PORT, DEFAULT_PORT
 
 log = logging.getLogger("bridge.cli")
 
@@ -42,6 +44,18 @@ def _parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="report packages, model location and MIDI ports")
     doctor.add_argument("--model", default=DEFAULT_MODEL, help="hub id or local folder to look for")
     _add_common(doctor)
+
+    install = sub.add_parser("install", help="copy the DAW scripts into a DAW's user folder and point them here")
+    install.add_argument("daw", choices=sorted(HOSTS), help="which DAW")
+    install.add_argument("--path", help="the folder to install into instead of the DAW's default "
+                         "(REAPER: its resource path's Scripts folder; Live: the User Library's Remote Scripts folder)")
+    install.add_argument("--port", type=int, default=DEFAULT_PORT, help="the bridge's UDP port the scripts use")
+    install.add_argument("--listen-port", type=int, default=DEFAULT_LISTEN_PORT,
+                         help="Live only: where the Remote Script listens for replies and triggers")
+    install.add_argument("--force", action="store_true",
+                         help="replace files changed since they were installed (a .bak copy of each is kept)")
+    _add_common(install)
+    install.set_defaults(handler=_install)
 
     from bridge.daemon.cli import add_commands  # the daemon's frontends: serve, send
 
@@ -114,6 +128,25 @@ def _convert(args: argparse.Namespace) -> int:
     midi_path, notes_path = write_outputs(arrangement, args.output, tempo_map=args.tempo_map)
     log.info("wrote %s and %s", midi_path, notes_path)
     print(f"{midi_path}\t{notes_path}\t{len(arrangement.notes)} notes")
+    return EXIT_OK
+
+
+def _install(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bridge.daemon.cli import SECRET_ENV
+    from bridge.hosts import install
+
+    host = HOSTS[args.daw]
+    # The secret comes from the environment only: a command-line argument would show in `ps`.
+    report = install(host, Path(args.path).expanduser() if args.path else None, port=args.port,
+                     secret=os.environ.get(SECRET_ENV, ""), listen_port=args.listen_port, force=args.force)
+    print(f"{host.title}: installed into {report.folder} ({len(report.written)} written, "
+          f"{len(report.unchanged)} unchanged{f', {len(report.removed)} old removed' if report.removed else ''})")
+    for backup in report.backups:
+        print(f"  kept your changed file as {backup}")
+    print(f"  the scripts run: {' '.join(report.config['command'])} (port {report.config['port']})")
+    print("  " + host.next_steps.format(folder=report.folder))
     return EXIT_OK
 
 

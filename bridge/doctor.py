@@ -143,6 +143,33 @@ def _midi_advice(api: int) -> str:
     return ""
 
 
+def daw_checks() -> list[Check]:
+    """For each DAW: are the scripts in its default folder, as this version has them, and can they run us?"""
+    from bridge.hosts import HOSTS, installed_state
+
+    checks = []
+    for host in HOSTS.values():
+        state = installed_state(host)
+        name = f"{host.title} scripts"
+        install = f"pop2piano-bridge install {host.name}"
+        if state.folder is None:
+            continue  # the DAW does not run on this OS (Live on Linux)
+        if not state.installed:
+            checks.append(Check(name, WARN, state.detail, f"{install} (or --path DIR if {host.title} keeps its "
+                                                          "scripts elsewhere)"))
+        elif state.modified:
+            checks.append(Check(name, WARN, f"in {state.folder}, changed since installed: {', '.join(state.modified)}",
+                                f"{install} --force (keeps a .bak copy of each changed file)"))
+        elif not state.current:
+            checks.append(Check(name, WARN, f"in {state.folder} from version {state.version or '?'}, not this one "
+                                            f"({__version__})", install))
+        elif not state.command_ok:
+            checks.append(Check(name, WARN, f"in {state.folder}, but the bridge command they run is gone", install))
+        else:
+            checks.append(Check(name, OK, f"installed and current in {state.folder}"))
+    return checks
+
+
 def run_checks(model: str = DEFAULT_MODEL) -> list[Check]:
     """Everything ``doctor`` reports, in display order."""
     return [
@@ -152,4 +179,5 @@ def run_checks(model: str = DEFAULT_MODEL) -> list[Check]:
         model_check(model),
         beat_tracker_check(),
         *midi_checks(),
+        *daw_checks(),
     ]

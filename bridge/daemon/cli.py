@@ -12,11 +12,11 @@ import threading
 from collections.abc import Callable
 
 from bridge import __version__
-from bridge.errors import BadRequest, MidiUnavailable
+from bridge.errors import BadRequest, MidiUnavailable, ModelUnavailable
+from bridge.protocol.messages import DEFAULT_PORT
 
 log = logging.getLogger("bridge.daemon")
 
-DEFAULT_PORT = 9310
 DEFAULT_MIDI_PORT = "Pop2Piano Bridge"
 SECRET_ENV = "POP2PIANO_BRIDGE_SECRET"
 
@@ -35,17 +35,28 @@ def add_commands(sub, add_model_args: Callable, add_common: Callable) -> None:
     serve.add_argument("--queue", type=int, default=8, help="jobs that may wait (beyond it: busy)")
     serve.add_argument("--max-file-mb", type=float, default=2048.0, help="largest audio file accepted")
     serve.add_argument("--max-minutes", type=float, default=30.0, help="longest clip accepted")
+    serve.add_argument("--log-file", metavar="PATH",
+                       help="append everything the bridge (and the libraries under it) prints to this file: "
+                       "for a bridge started in the background by a DAW script")
     serve.add_argument("--in-process", action="store_true",
                        help="run inference in the daemon's process (slower replies and live timing while converting)")
     add_common(serve)
     serve.set_defaults(handler=_serve)
 
-    send = sub.add_parser("send", help="send one OSC message to the bridge and print the replies")
-    send.add_argument("address", help="e.g. /pop2piano/ping or /pop2piano/convert")
-    send.add_argument("args", nargs=argparse.REMAINDER, help="arguments; prefix i: f: s: to force a type")
+    send = sub.add_parser("send", help="send one OSC message to the bridge and print the replies",
+                          description="Send one message and print the replies until the request ends. A job "
+                          "(convert, cancel) is followed as long as the bridge reports it alive. Arguments are "
+                          "typed by the protocol's table; where it says nothing, prefix i: f: s: to force a type.")
+    send.add_argument("address", nargs="?", help="e.g. /pop2piano/ping or /pop2piano/convert")
+    send.add_argument("args", nargs=argparse.REMAINDER, help="the message's arguments")
+    send.add_argument("--request", metavar="FILE",
+                      help="read address, arguments, port and secret from a JSON request file and write the "
+                      "replies as JSON lines to the file it names (for DAW scripts: no shell needed; "
+                      "see docs/protocol.md)")
     send.add_argument("--host", default="127.0.0.1")
     send.add_argument("--port", type=int, default=DEFAULT_PORT)
-    send.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for a job to end")
+    send.add_argument("--timeout", type=float, default=None,
+                      help="give up on a job after this many seconds (default: wait while the bridge says it is alive)")
     send.add_argument("--secret", default=os.environ.get(SECRET_ENV), help=f"shared secret (env {SECRET_ENV})")
     add_common(send)
     send.set_defaults(handler=_send)
@@ -68,15 +79,24 @@ def _serve(args: argparse.Namespace) -> int:
 
     if not _is_loopback(args.host) and not args.secret:
         raise BadRequest(f"listening on {args.host} (beyond loopback) needs --secret (or {SECRET_ENV})")
-    logging.getLogger("bridge").setLevel(logging.INFO if args.verbose else logging.WARNING)
-    settings = EngineSettings(args.model, args.device, args.activation, args.recipe, args.beat_tracker,
-                              args.precision)
-    engine = LocalEngine(settings.build()) if args.in_process else ProcessEngine(settings)
+    if args.log_file:
+        _log_to_file(args.log_file)
+    logging.getLogger("bridge").setLevel(logging.INFO if args.verbose or args.log_file else logging.WARNING)
+    # The socket first: a port in use or out of range is one line at once, not after loading the model.
+    # Requests that arrive while the model loads wait in the socket's buffer.
+    if not 0 <= args.port <= 65535:
+        raise BadRequest(f"--port {args.port} is not a UDP port (0-65535)")
     try:
         server = OscServer(args.host, args.port, secret=args.secret)
     except OSError as exc:
-        engine.close()
         raise BadRequest(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+    settings = EngineSettings(args.model, args.device, args.activation, args.recipe, args.beat_tracker,
+                              args.precision)
+    try:
+        engine = LocalEngine(settings.build()) if args.in_process else ProcessEngine(settings, require_model=False)
+    except BaseException:
+        server.close()
+        raise
     live = None if args.no_live else (lambda: port_player(args.midi_port_name, args.midi_api))
     manager = JobManager(engine, server.send, live=live, max_queue=args.queue,
                          limits=Limits(args.max_file_mb * 1e6, args.max_minutes * 60))
@@ -98,8 +118,13 @@ def _serve(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
     host, port = server.address
-    print(f"pop2piano-bridge {__version__} listening on udp://{host}:{port} "
-          f"(model {engine.info.model_id}, live MIDI {live_state})", flush=True)
+    try:
+        model_state = f"model {engine.info.model_id}"
+    except ModelUnavailable as exc:
+        model_state = f"model unavailable: {exc.message}"
+    banner = f"pop2piano-bridge {__version__} listening on udp://{host}:{port} ({model_state}, live MIDI {live_state})"
+    print(banner, flush=True)
+    log.info("%s", banner)
     try:
         server.serve_forever()
     finally:
@@ -113,23 +138,36 @@ def _serve(args: argparse.Namespace) -> int:
     os._exit(0)
 
 
-def _send(args: argparse.Namespace) -> int:
-    from bridge.client import exchange, type_args
+def _log_to_file(path: str) -> None:
+    """Send stdout, stderr and the log to ``path`` (appending): a bridge a DAW started has no console.
 
+    The file descriptors themselves are redirected, so what C libraries print (ALSA, JACK) lands
+    there too; under ``pythonw`` (Windows, no console) the streams are created here.
+    """
     try:
-        values = type_args(args.address, args.args)
-        if args.secret:
-            values += ["secret", args.secret]
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from None
-    status = 0
-    try:
-        for address, reply_args in exchange(args.address, values, args.host, args.port, args.timeout):
-            print("\t".join([address, *(str(a) for a in reply_args)]), flush=True)
-            if address.endswith("/error"):
-                status = 1
-    except TimeoutError as exc:
-        print(f"pop2piano-bridge: error: {exc} from the bridge at {args.host}:{args.port}; "
-              "is it running? Start it with `pop2piano-bridge serve`", file=sys.stderr)
-        return 2
-    return status
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except OSError as exc:
+        raise BadRequest(f"cannot write the log file {path}: {exc.strerror}") from None
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    sys.stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", buffering=1, closefd=False)
+    sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", buffering=1, closefd=False)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+            handler.setStream(sys.stderr)
+
+
+def _send(args: argparse.Namespace) -> int:
+    from bridge.daemon.send import send_command, send_request
+
+    if args.request:
+        if args.address:
+            raise BadRequest("send --request FILE takes no address or arguments: they are in the file")
+        return send_request(args.request, args.secret)
+    if not args.address:
+        raise BadRequest("send needs an address, e.g. /pop2piano/ping (or --request FILE)")
+    return send_command(args.address, args.args, args.host, args.port, args.secret, args.timeout)

@@ -22,7 +22,7 @@ from bridge.errors import BridgeError, Forbidden
 from bridge.jobs.manager import JobManager
 from bridge.protocol import messages as msg
 from bridge.protocol.messages import (
-    Cancel, Composers, Convert, Ping, Play, ProtocolError, Reply, Request, Status, Stop, parse_request,
+    DEFAULT_PORT, Cancel, Composers, Convert, Ping, Play, ProtocolError, Reply, Request, Status, Stop, parse_request,
 )
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ def grow_receive_buffer(sock: socket.socket, wanted: int = RECEIVE_BUFFER) -> in
 class OscServer:
     """Owns the UDP socket; one thread reads it, the job manager's worker sends from it too."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 9310, secret: str | None = None) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_PORT, secret: str | None = None) -> None:
         self.secret = secret
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_DGRAM)

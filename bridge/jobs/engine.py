@@ -25,7 +25,7 @@ import numpy as np
 from bridge.engine.beats import FALLBACK_BPM, GRID
 from bridge.engine.converter import DEFAULT_BATCH_SIZE, Analysis, Converter
 from bridge.engine.types import Arrangement, ChunkNotes, ClipRequest, Progress
-from bridge.errors import BridgeError, Cancelled, error_for
+from bridge.errors import BridgeError, Cancelled, ModelUnavailable, error_for
 from bridge.jobs.cache import LRU
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,9 @@ class LocalEngine:
         c = converter
         self.info = EngineInfo(c.composers, c.model_id, c.revision, c.loaded.activation, c.recipe, c.beat_tracker,
                                c.loaded.precision)
+
+    def ready(self) -> EngineInfo:
+        return self.info
 
     def convert(self, clip: ClipRequest, digest: str, progress: ProgressCallback, cancel: Any,
                 on_chunk: ChunkCallback | None) -> Arrangement:
@@ -144,9 +147,14 @@ def _child(settings: EngineSettings, conn: Connection, cancel: Any) -> None:
 
 
 class ProcessEngine:
-    """The same interface as :class:`LocalEngine`, with the model in a child process."""
+    """The same interface as :class:`LocalEngine`, with the model in a child process.
 
-    def __init__(self, settings: EngineSettings, start_timeout: float = 600.0) -> None:
+    With ``require_model=False`` a model that cannot be loaded does not stop the bridge from
+    starting: :attr:`info` then raises :class:`ModelUnavailable` with what to do, and each
+    job tries to start the inference process again (the user may have fetched the weights).
+    """
+
+    def __init__(self, settings: EngineSettings, start_timeout: float = 600.0, require_model: bool = True) -> None:
         self.settings = settings
         self.start_timeout = start_timeout
         self._ctx = multiprocessing.get_context("spawn")
@@ -154,7 +162,36 @@ class ProcessEngine:
         self._proc: Any = None
         self._conn: Connection | None = None
         self._cancel: Any = None
-        self.info: EngineInfo = self._start()
+        self._info: EngineInfo | None = None
+        self.unavailable: ModelUnavailable | None = None
+        try:
+            self._launch()
+        except ModelUnavailable as exc:
+            if require_model:
+                raise
+            log.warning("the model is not available: %s", exc.message)
+
+    @property
+    def info(self) -> EngineInfo:
+        if self._info is None:
+            raise self.unavailable or ModelUnavailable("the model is not loaded")
+        return self._info
+
+    def ready(self) -> EngineInfo:
+        """The engine's info, (re)starting the inference process first if it is not running."""
+        with self._lock:
+            if self._proc is None or not self._proc.is_alive():
+                self._launch()
+            return self.info
+
+    def _launch(self) -> EngineInfo:
+        try:
+            info = self._start()
+        except ModelUnavailable as exc:
+            self.unavailable = exc
+            raise
+        self._info, self.unavailable = info, None
+        return info
 
     def _start(self) -> EngineInfo:
         parent, child = self._ctx.Pipe()
@@ -186,7 +223,7 @@ class ProcessEngine:
                 on_chunk: ChunkCallback | None) -> Arrangement:
         with self._lock:
             if self._proc is None or not self._proc.is_alive():
-                self.info = self._start()
+                self._launch()
             assert self._conn is not None
             self._cancel.clear()
             try:

@@ -201,7 +201,7 @@ class JobManager:
             request = job.request
             if job.cancel.is_set():
                 raise Cancelled("cancelled")
-            composers = self.engine.info.composers
+            composers = self.engine.ready().composers
             composer = request.composer or composers[0]
             clip = ClipRequest(request.audio_path, request.start, request.duration, request.playrate,
                                request.tempo, composer)

@@ -16,6 +16,9 @@ from typing import Any, Union
 from bridge.errors import BadRequest
 
 PREFIX = "/pop2piano"
+# Where the bridge listens, and where the Live Remote Script listens for replies and triggers.
+DEFAULT_PORT = 9310
+DEFAULT_LISTEN_PORT = 9311
 OUTPUTS = ("file", "live", "both")
 MAX_STRING = 4096
 JOB_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
