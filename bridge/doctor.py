@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 
 from bridge import __version__
-from bridge.engine.model import DEFAULT_MODEL, offline
+from bridge.engine.model import DEFAULT_MODEL, looks_like_path, offline
 
 OK, WARN, MISSING = "ok", "warn", "missing"
 
@@ -81,6 +81,9 @@ def model_check(model: str = DEFAULT_MODEL) -> Check:
             return Check("model", OK, f"local folder {os.path.abspath(model)}")
         return Check("model", MISSING, f"folder {model} is incomplete (has {', '.join(present) or 'nothing'})",
                      "copy a full download of sweetcocoa/pop2piano into it")
+    if looks_like_path(model):
+        return Check("model", MISSING, f"model folder not found: {model}",
+                     "copy a full download of sweetcocoa/pop2piano there, or pass --model DIR")
     try:
         from huggingface_hub import constants, try_to_load_from_cache
     except ImportError:

@@ -103,13 +103,22 @@ class Daemon:
             [sys.executable, "-m", "bridge", "serve", "--model", self.model_dir, "--port", "0", *self.extra],
             cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
+        log_file = self.extra[self.extra.index("--log-file") + 1] if "--log-file" in self.extra else None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
+            if log_file is not None:  # its stdout goes to the log file
+                line = open(log_file, encoding="utf-8").read() if os.path.exists(log_file) else ""
                 if self.proc.poll() is not None:
-                    raise RuntimeError("daemon exited: " + self.proc.stderr.read()[-2000:])
-                continue
+                    raise RuntimeError("daemon exited: " + line[-2000:])
+                if "listening on" not in line:
+                    time.sleep(0.1)
+                    continue
+            else:
+                line = self.proc.stdout.readline()
+                if not line:
+                    if self.proc.poll() is not None:
+                        raise RuntimeError("daemon exited: " + self.proc.stderr.read()[-2000:])
+                    continue
             match = re.search(r"listening on udp://[^ ]+:(\d+)", line)
             if match:
                 self.port = int(match.group(1))

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bridge import __version__
-from bridge.client import Alive, Lost, LostResult, NotRunning, exchange, type_args, type_values
+from bridge.client import HEARTBEAT_S, Alive, Lost, LostResult, NotRunning, exchange, type_args, type_values
 from bridge.protocol.messages import DEFAULT_PORT
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 EXIT_OK, EXIT_ERROR_REPLY, EXIT_NO_BRIDGE, EXIT_USAGE = 0, 1, 2, 3
 # The most a request file may hold: a convert with long paths is under 10 KB.
 MAX_REQUEST_BYTES = 1 << 20
+MIN_HEARTBEAT_S, MAX_HEARTBEAT_S = 0.2, 60.0
 
 Emit = Callable[[Sequence[Any]], None]
 
@@ -80,17 +81,17 @@ def send_request(path: str, fallback_secret: str | None = None) -> int:
             emit(["#exit", EXIT_USAGE])
             return EXIT_USAGE
         status = follow(request["address"], values, request["host"], request["port"],
-                        request["secret"] or fallback_secret, request["timeout"], emit)
+                        request["secret"] or fallback_secret, request["timeout"], emit, request["heartbeat"])
         emit(["#exit", status])
         return status
 
 
 def follow(address: str, values: list[Any], host: str, port: int, secret: str | None, timeout: float | None,
-           emit: Emit) -> int:
+           emit: Emit, heartbeat: float = HEARTBEAT_S) -> int:
     """Send, hand every reply and heartbeat to ``emit``, and return the exit status."""
     status = EXIT_OK
     try:
-        for event in exchange(address, values, host, port, timeout=timeout, secret=secret):
+        for event in exchange(address, values, host, port, timeout=timeout, secret=secret, heartbeat=heartbeat):
             if isinstance(event, Alive):
                 emit(["#alive", event.state, event.fraction])
                 continue
@@ -129,6 +130,7 @@ def _read_request(path: str) -> dict[str, Any]:
     fields: dict[str, tuple[type | tuple[type, ...], Any]] = {
         "address": (str, None), "args": (list, []), "out": (str, None), "host": (str, "127.0.0.1"),
         "port": (int, DEFAULT_PORT), "secret": (str, ""), "timeout": ((int, float, type(None)), None),
+        "heartbeat": ((int, float), HEARTBEAT_S),
     }
     request: dict[str, Any] = {}
     for key, (kind, default) in fields.items():
@@ -140,6 +142,8 @@ def _read_request(path: str) -> dict[str, Any]:
         request[key] = value
     if not request["address"].startswith("/"):
         raise ValueError("'address' must be an OSC address such as /pop2piano/convert")
+    if not MIN_HEARTBEAT_S <= request["heartbeat"] <= MAX_HEARTBEAT_S:
+        raise ValueError(f"'heartbeat' must be between {MIN_HEARTBEAT_S} and {MAX_HEARTBEAT_S} seconds")
     if not 1 <= request["port"] <= 65535:
         raise ValueError(f"'port' {request['port']} is not a UDP port")
     return request

@@ -49,7 +49,7 @@ def resolve(model: str = DEFAULT_MODEL, revision: str | None = None) -> ModelSou
         folder = os.path.abspath(model)
         _check_folder(folder, model)
         return ModelSource(folder, model, folder_revision(folder))
-    if _looks_like_path(model):
+    if looks_like_path(model):
         raise ModelUnavailable(f"model folder not found: {model}; " + HOW_TO_GET.format(model=DEFAULT_MODEL))
     folder = _download(model, revision)
     _check_folder(folder, model)
@@ -57,7 +57,7 @@ def resolve(model: str = DEFAULT_MODEL, revision: str | None = None) -> ModelSou
     return ModelSource(folder, model, match.group(1) if match else folder_revision(folder))
 
 
-def _looks_like_path(model: str) -> bool:
+def looks_like_path(model: str) -> bool:
     """Hub ids are ``name`` or ``owner/name``; anything else was meant as a folder."""
     return model.startswith(("/", ".", "~")) or "\\" in model or model.count("/") > 1 or os.path.exists(model)
 
