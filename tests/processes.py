@@ -97,6 +97,7 @@ class Daemon:
         self.proc: subprocess.Popen | None = None
         self.port = 0
         self.banner = ""
+        self.stderr_text = ""  # what it wrote to stderr, read when it is stopped
 
     def start(self, timeout: float = 120.0) -> Daemon:
         self.proc = subprocess.Popen(
@@ -137,6 +138,7 @@ class Daemon:
                 self.proc.kill()
                 self.proc.wait()
         code = self.proc.returncode
+        self.stderr_text = self.proc.stderr.read()
         self.proc.stdout.close()
         self.proc.stderr.close()
         self.proc = None

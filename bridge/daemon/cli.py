@@ -32,9 +32,13 @@ def add_commands(sub, add_model_args: Callable, add_common: Callable) -> None:
     serve.add_argument("--midi-api", default=None, choices=("LINUX_ALSA", "UNIX_JACK", "MACOSX_CORE", "WINDOWS_MM"),
                        help="rtmidi API for live MIDI (default: the first that works)")
     serve.add_argument("--no-live", action="store_true", help="do not open a MIDI port (file output only)")
-    serve.add_argument("--queue", type=int, default=8, help="jobs that may wait (beyond it: busy)")
+    serve.add_argument("--queue", type=int, default=8,
+                       help="jobs that may wait while one runs (0: none wait; beyond it a convert is answered busy)")
     serve.add_argument("--max-file-mb", type=float, default=2048.0, help="largest audio file accepted")
     serve.add_argument("--max-minutes", type=float, default=30.0, help="longest clip accepted")
+    serve.add_argument("--watchdog", type=float, default=None, metavar="SECONDS",
+                       help="end a job whose inference process shows no sign of life for this long and restart "
+                       "the process (default: 20 s where its CPU time can be read, as on Linux; 120 s elsewhere)")
     serve.add_argument("--log-file", metavar="PATH",
                        help="append everything the bridge (and the libraries under it) prints to this file: "
                        "for a bridge started in the background by a DAW script")
@@ -86,6 +90,10 @@ def _serve(args: argparse.Namespace) -> int:
     # Requests that arrive while the model loads wait in the socket's buffer.
     if not 0 <= args.port <= 65535:
         raise BadRequest(f"--port {args.port} is not a UDP port (0-65535)")
+    if args.queue < 0:
+        raise BadRequest(f"--queue {args.queue} must be 0 or more")
+    if args.watchdog is not None and args.watchdog <= 0:
+        raise BadRequest("--watchdog must be a positive number of seconds")
     try:
         server = OscServer(args.host, args.port, secret=args.secret)
     except OSError as exc:
@@ -93,7 +101,8 @@ def _serve(args: argparse.Namespace) -> int:
     settings = EngineSettings(args.model, args.device, args.activation, args.recipe, args.beat_tracker,
                               args.precision)
     try:
-        engine = LocalEngine(settings.build()) if args.in_process else ProcessEngine(settings, require_model=False)
+        engine = LocalEngine(settings.build()) if args.in_process else ProcessEngine(settings, require_model=False,
+                                                                                    watchdog_s=args.watchdog)
     except BaseException:
         server.close()
         raise

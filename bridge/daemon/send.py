@@ -21,7 +21,7 @@ from typing import Any
 
 from bridge import __version__
 from bridge.client import HEARTBEAT_S, Alive, Lost, LostResult, NotRunning, exchange, type_args, type_values
-from bridge.protocol.messages import DEFAULT_PORT
+from bridge.protocol.messages import DEFAULT_PORT, PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def send_command(address: str, raw_args: Sequence[str], host: str, port: int, se
     """The terminal form: tab-separated replies on stdout, problems on stderr."""
     _utf8_stdout()
     try:
-        values = type_args(address, raw_args)
+        values = absolute_paths(address, type_args(address, raw_args))
     except ValueError as exc:
         print(f"pop2piano-bridge: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -51,6 +51,22 @@ def send_command(address: str, raw_args: Sequence[str], host: str, port: int, se
         print("\t".join(str(a) for a in line), flush=True)
 
     return follow(address, values, host, port, secret, timeout, emit)
+
+
+def absolute_paths(address: str, values: list[Any]) -> list[Any]:
+    """A convert's audio path and out_dir resolved here, where the user typed them.
+
+    The bridge only takes absolute paths (its working directory is not the user's); on a
+    terminal, ``send /pop2piano/convert job1 song.wav`` means the song in this folder.
+    """
+    if address != f"{PREFIX}/convert" or len(values) < 2:
+        return values
+    resolved = list(values)
+    slots = [1] + [i + 1 for i in range(2, len(values) - 1, 2) if values[i] == "out_dir"]
+    for i in slots:
+        if isinstance(resolved[i], str) and resolved[i]:
+            resolved[i] = os.path.abspath(os.path.expanduser(resolved[i]))
+    return resolved
 
 
 def send_request(path: str, fallback_secret: str | None = None) -> int:

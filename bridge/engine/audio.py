@@ -24,6 +24,12 @@ RANGE_TOLERANCE_S = 0.05
 # (see tests/test_engine.py). MP3 ranges are decoded from 0 in one call and sliced.
 INEXACT_SEEK_FORMATS = frozenset({"MP3"})
 _BLOCK_FRAMES = 1 << 16
+# What a file may declare before anything is decoded: the header alone decides the memory a
+# decode takes (an 8-bit WAV claiming 50 MHz decodes to 4 bytes per stored byte, then resamples).
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1_000, 384_000
+MAX_CHANNELS = 64
+# The mono float32 clip a decode may produce (1 GiB: 100 minutes at 44.1 kHz, 23 at 192 kHz).
+MAX_DECODED_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,11 @@ def probe(path: str) -> AudioInfo:
         raise NotAudio(f"not a readable audio file: {path} ({_short(exc)})") from None
     if info.frames <= 0 or info.samplerate <= 0:
         raise NotAudio(f"audio file holds no samples: {path}")
+    if not MIN_SAMPLE_RATE <= info.samplerate <= MAX_SAMPLE_RATE:
+        raise NotAudio(f"the file declares a sample rate of {info.samplerate} Hz; the bridge reads "
+                       f"{MIN_SAMPLE_RATE}–{MAX_SAMPLE_RATE} Hz: {path}")
+    if info.channels > MAX_CHANNELS:
+        raise NotAudio(f"the file declares {info.channels} channels; the bridge reads at most {MAX_CHANNELS}: {path}")
     return AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames), str(info.format))
 
 
@@ -83,6 +94,11 @@ def resolve_range(info: AudioInfo, start: float, duration: float) -> tuple[int, 
     last = min(info.frames, int(round(end * info.sample_rate)))
     if last <= first:
         raise BadRange(f"range {start:g}–{end:g} s holds no samples")
+    # MP3 decodes from the top (see INEXACT_SEEK_FORMATS), every channel at once.
+    decoded = last * info.channels if info.format in INEXACT_SEEK_FORMATS else last - first
+    if decoded * 4 > MAX_DECODED_BYTES:
+        raise BadRange(f"the range would decode to {decoded * 4 / 2**20:.0f} MB of samples; the bridge decodes at "
+                       f"most {MAX_DECODED_BYTES / 2**20:.0f} MB per clip: convert a shorter range")
     return first, last
 
 

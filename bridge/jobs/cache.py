@@ -3,7 +3,10 @@
 ``AnalysisCache`` keeps what does not depend on the composer (decoded audio, beats,
 features) per (audio content, range); ``ResultCache`` keeps arrangements per (audio
 content, range, playrate, composer, engine revision). Audio content is a SHA-256 of
-the file, memoised by (path, size, mtime) so an unchanged file is hashed once.
+the file, memoised by what identifies one version of one file: path, device, inode, size,
+and both mtime and ctime. A file replaced by another of the same size with its mtime put
+back (``cp -p``, ``rsync -t``) still gets a new ctime, so it is hashed again. Where ctime is
+not a change time (Windows: creation time) nothing is memoised: every request hashes.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from collections.abc import Hashable
 from typing import Generic, TypeVar
 
 V = TypeVar("V")
+# POSIX ctime moves on every content or metadata change; Windows' st_ctime is the creation time.
+CTIME_IS_CHANGE_TIME = os.name == "posix"
 
 
 class LRU(Generic[V]):
@@ -48,7 +53,7 @@ class LRU(Generic[V]):
 
 
 class ContentHasher:
-    """SHA-256 of a file's bytes, recomputed only when its size or mtime changes."""
+    """SHA-256 of a file's bytes, recomputed whenever the file may have changed."""
 
     def __init__(self, capacity: int = 256) -> None:
         self._memo: LRU[str] = LRU(capacity)
@@ -56,8 +61,8 @@ class ContentHasher:
     def digest(self, path: str) -> str:
         real = os.path.realpath(path)
         stat = os.stat(real)
-        key = (real, stat.st_size, stat.st_mtime_ns)
-        cached = self._memo.get(key)
+        key = (real, stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+        cached = self._memo.get(key) if CTIME_IS_CHANGE_TIME else None
         if cached is not None:
             return cached
         digest = hashlib.sha256()

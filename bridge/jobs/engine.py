@@ -16,6 +16,7 @@ import math
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
@@ -107,8 +108,45 @@ class LocalEngine:
 CHILD_NICENESS = 10
 
 
+# The child says it is alive this often, whatever it is doing (but for stretches where a library
+# holds the GIL: essentia's beat tracker held it 2.9 s in one call on a 3-minute clip).
+CHILD_HEARTBEAT_S = 1.0
+# The parent ends a job whose child showed no sign of life (no message, no CPU time used) for this
+# long. Where a process's CPU time cannot be read, only messages count and the wait is longer.
+WATCHDOG_S = 20.0
+WATCHDOG_WITHOUT_CPU_S = 120.0
+# A cancelled job whose child does not stop within this is ended anyway (the child is replaced).
+CANCEL_GRACE_S = 1.0
+# How long closing waits for the child to quit by itself before killing it.
+QUIT_WAIT_S = 2.0
+
+
+class _Channel:
+    """The child's end of the pipe, safe to send on from the heartbeat thread too."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.busy = threading.Event()  # heartbeats only while a job runs: nobody reads them in between
+        self._lock = threading.Lock()
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        with self._lock:
+            self.conn.send(message)
+
+    def heartbeat(self, interval: float = CHILD_HEARTBEAT_S) -> None:
+        while True:
+            time.sleep(interval)
+            if not self.busy.is_set():
+                continue
+            try:
+                self.send(("alive",))
+            except (OSError, ValueError):
+                return
+
+
 def _child(settings: EngineSettings, conn: Connection, cancel: Any) -> None:
     logging.basicConfig(level=logging.WARNING)
+    channel = _Channel(conn)
     if hasattr(os, "nice"):
         try:
             os.nice(CHILD_NICENESS)
@@ -123,6 +161,7 @@ def _child(settings: EngineSettings, conn: Connection, cancel: Any) -> None:
         conn.send(("failed", "internal", f"{type(exc).__name__}: {exc}"))
         return
     conn.send(("ready", engine.info))
+    threading.Thread(target=channel.heartbeat, name="heartbeat", daemon=True).start()
     while True:
         try:
             command = conn.recv()
@@ -131,19 +170,22 @@ def _child(settings: EngineSettings, conn: Connection, cancel: Any) -> None:
         if command[0] == "quit":
             return
         _, clip, digest, streaming = command
+        channel.busy.set()
         try:
             arrangement = engine.convert(
                 clip, digest,
-                progress=lambda p: conn.send(("progress", p)),
+                progress=lambda p: channel.send(("progress", p)),
                 cancel=cancel,
-                on_chunk=(lambda c: conn.send(("chunk", c))) if streaming else None,
+                on_chunk=(lambda c: channel.send(("chunk", c))) if streaming else None,
             )
-            conn.send(("done", arrangement))
+            channel.send(("done", arrangement))
         except BridgeError as exc:
-            conn.send(("error", exc.code, exc.message))
+            channel.send(("error", exc.code, exc.message))
         except Exception as exc:
             log.exception("conversion failed")
-            conn.send(("error", "internal", f"{type(exc).__name__}: {exc}"))
+            channel.send(("error", "internal", f"{type(exc).__name__}: {exc}"))
+        finally:
+            channel.busy.clear()
 
 
 class ProcessEngine:
@@ -154,9 +196,11 @@ class ProcessEngine:
     job tries to start the inference process again (the user may have fetched the weights).
     """
 
-    def __init__(self, settings: EngineSettings, start_timeout: float = 600.0, require_model: bool = True) -> None:
+    def __init__(self, settings: EngineSettings, start_timeout: float = 600.0, require_model: bool = True,
+                 watchdog_s: float | None = None) -> None:
         self.settings = settings
         self.start_timeout = start_timeout
+        self.watchdog_s = watchdog_s
         self._ctx = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()
         self._proc: Any = None
@@ -215,27 +259,39 @@ class ProcessEngine:
         log.info("inference process %s ready", self._proc.pid)
         return message[1]
 
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
     def convert(self, clip: ClipRequest, digest: str, progress: ProgressCallback, cancel: threading.Event,
                 on_chunk: ChunkCallback | None) -> Arrangement:
+        """Run one job in the child; a cancelled job ends within :data:`CANCEL_GRACE_S` whatever the child does."""
         with self._lock:
             if self._proc is None or not self._proc.is_alive():
                 self._launch()
-            assert self._conn is not None
+            proc, conn = self._proc, self._conn
+            assert conn is not None
             self._cancel.clear()
+            watch = _Watchdog(proc.pid, self.watchdog_s)
+            cancelled_at: float | None = None
             try:
-                self._conn.send(("convert", clip, digest, on_chunk is not None))
+                conn.send(("convert", clip, digest, on_chunk is not None))
                 while True:
+                    now = time.monotonic()
                     if cancel.is_set():
                         self._cancel.set()  # the child stops at its next token
-                    if not self._conn.poll(0.05):
-                        if not self._proc.is_alive():
+                        cancelled_at = cancelled_at or now
+                        if now - cancelled_at > CANCEL_GRACE_S:
+                            self._kill()
+                            log.warning("the inference process did not stop within %.1f s of a cancel; replaced",
+                                        CANCEL_GRACE_S)
+                            raise Cancelled("cancelled")
+                    if not conn.poll(0.05):
+                        if not proc.is_alive():
                             raise EOFError
+                        if watch.silent(time.monotonic()):
+                            self._kill()
+                            raise error_for("internal", f"the inference process showed no sign of life for "
+                                            f"{watch.limit:.0f} s and was stopped; it is restarted for the next job")
                         continue
-                    message = self._conn.recv()
+                    message = conn.recv()
+                    watch.heard(time.monotonic())
                     kind = message[0]
                     if kind == "progress":
                         progress(message[1])
@@ -245,16 +301,16 @@ class ProcessEngine:
                         return message[1]
                     elif kind == "error":
                         raise error_for(message[1], message[2])
-            except (EOFError, OSError, BrokenPipeError):
+            except (EOFError, OSError):
                 code = self._kill()
                 raise error_for("internal", f"the inference process died (exit code {code}); "
                                 "it is restarted for the next job") from None
 
     def _kill(self) -> int | None:
         proc, self._proc = self._proc, None
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
         if proc is None:
             return None
         if proc.is_alive():
@@ -263,19 +319,52 @@ class ProcessEngine:
         return proc.exitcode
 
     def close(self) -> None:
-        """Ask the child to quit (after the job in progress, which the caller cancelled)."""
-        held = self._lock.acquire(timeout=30)
+        """Ask the child to quit (after the job in progress, which the caller cancelled); bounded in time."""
+        held = self._lock.acquire(timeout=CANCEL_GRACE_S + 1.0)
         try:
-            if self._conn is not None and self._proc is not None and self._proc.is_alive():
+            proc, conn = self._proc, self._conn
+            if held and conn is not None and proc is not None and proc.is_alive():
                 try:
-                    self._conn.send(("quit",))
-                    self._proc.join(10)
+                    conn.send(("quit",))
+                    proc.join(QUIT_WAIT_S)
                 except (OSError, BrokenPipeError):
                     pass
             self._kill()
         finally:
             if held:
                 self._lock.release()
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time a process has used (Linux ``/proc``); None where that cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+class _Watchdog:
+    """Signs of life of the inference process during one job: its messages, and its CPU time moving."""
+
+    def __init__(self, pid: int, limit: float | None) -> None:
+        self.pid = pid
+        self.cpu = cpu_seconds(pid)
+        self.limit = limit if limit is not None else WATCHDOG_S if self.cpu is not None else WATCHDOG_WITHOUT_CPU_S
+        self.last = self.checked = time.monotonic()
+
+    def heard(self, now: float) -> None:
+        self.last = now
+
+    def silent(self, now: float) -> bool:
+        """True once neither a message nor CPU use was seen for ``limit`` seconds."""
+        if now - self.checked >= 1.0:
+            self.checked = now
+            cpu = cpu_seconds(self.pid)
+            if cpu is not None and cpu != self.cpu:
+                self.cpu, self.last = cpu, now
+        return now - self.last > self.limit
 
 
 __all__ = ["Cancelled", "EngineInfo", "EngineSettings", "LocalEngine", "ProcessEngine"]

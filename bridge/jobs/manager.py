@@ -102,7 +102,8 @@ class JobManager:
             old = self._jobs.get(request.job_id)
             if old is not None and old.state in ACTIVE:
                 raise DuplicateId(f"job {request.job_id!r} is already {old.state}")
-            if len(self._queue) >= self.max_queue:
+            idle = self._running is None and not self._queue  # it starts at once: it does not wait
+            if not idle and len(self._queue) >= self.max_queue:
                 raise Busy(f"{len(self._queue)} jobs are waiting (the limit is {self.max_queue}); try again later")
             job = Job(request.job_id, request, target)
             self._jobs.pop(request.job_id, None)
@@ -226,7 +227,10 @@ class JobManager:
             self._finish(job, CANCELLED, msg.cancelled(job.id))
         except BridgeError as exc:
             self._silence(session)
-            self._finish(job, ERROR, msg.error(job.id, exc.code, exc.message))
+            if job.cancel.is_set():  # it was asked to stop: whatever stopped it, it ends cancelled
+                self._finish(job, CANCELLED, msg.cancelled(job.id))
+            else:
+                self._finish(job, ERROR, msg.error(job.id, exc.code, exc.message))
         except Exception as exc:  # never let one request take the daemon down
             log.exception("job %s failed", job.id)
             self._silence(session)

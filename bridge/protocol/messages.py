@@ -8,6 +8,8 @@ request object or raises :class:`ProtocolError`; the ``reply_*`` helpers build t
 from __future__ import annotations
 
 import math
+import ntpath
+import posixpath
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +23,7 @@ DEFAULT_PORT = 9310
 DEFAULT_LISTEN_PORT = 9311
 OUTPUTS = ("file", "live", "both")
 MAX_STRING = 4096
-JOB_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+JOB_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # matched whole (fullmatch): no trailing newline
 
 # Value kinds of convert's key/value options: "s" string, "f" number, "i" integer.
 CONVERT_KEYS = {
@@ -126,9 +128,16 @@ def _port(value: Any, job_id: str = "") -> int:
 
 def _job_id(value: Any) -> str:
     job_id = _string(value, "job_id")
-    if not JOB_ID.match(job_id):
+    if not JOB_ID.fullmatch(job_id):
         raise ProtocolError("job_id must be 1–64 characters of letters, digits and . _ : -")
     return job_id
+
+
+def _absolute(path: str, what: str, job_id: str) -> None:
+    """Paths must be absolute: the bridge's working directory (and home) are not the client's."""
+    if not (posixpath.isabs(path) or ntpath.isabs(path)):
+        raise ProtocolError(f"{what} must be an absolute path (the bridge does not resolve relative paths or ~), "
+                            f"got {path!r}", job_id)
 
 
 def _kind(value: Any) -> str:
@@ -180,6 +189,7 @@ def _parse_convert(args: list[Any]) -> Convert:
     path = _string(args[1], "audio_path", job_id)
     if not path:
         raise ProtocolError("audio_path is empty", job_id)
+    _absolute(path, "audio_path", job_id)
     options = args[2:]
     if len(options) % 2:
         raise ProtocolError("options must come as key value pairs", job_id)
@@ -197,6 +207,8 @@ def _parse_convert(args: list[Any]) -> Convert:
             values[key] = _number(value, key, job_id)
         else:
             values[key] = _port(value, job_id)
+    if values.get("out_dir"):
+        _absolute(values["out_dir"], "out_dir", job_id)
     output = values.get("output", "file")
     if output not in OUTPUTS:
         raise ProtocolError(f"output must be one of {', '.join(OUTPUTS)}, got {output!r}", job_id)
@@ -260,3 +272,22 @@ def playing(job_id: str, from_seconds: float) -> Reply:
 
 
 FINAL_REPLIES = (f"{PREFIX}/done", f"{PREFIX}/error", f"{PREFIX}/cancelled")
+# Every address the bridge sends from. A datagram that is one of these replies (another bridge's,
+# or our own sent back) is never answered: answering it is how reply loops start.
+REPLY_ONLY = frozenset(f"{PREFIX}/{name}" for name in (
+    "pong", "accepted", "progress", "done", "error", "cancelled", "stopped", "playing"))
+
+
+def is_reply(address: str, args: Sequence[Any]) -> bool:
+    """True for a datagram shaped like one of the bridge's own replies. Pure.
+
+    ``status`` and ``composers`` are both requests and replies; their replies carry strings
+    where the requests carry at most a job id and an integer reply port.
+    """
+    if address in REPLY_ONLY:
+        return True
+    if address == f"{PREFIX}/status":  # reply: job_id, state, fraction
+        return len(args) >= 2 and isinstance(args[1], str)
+    if address == f"{PREFIX}/composers":  # reply: the names
+        return any(isinstance(a, str) for a in args)
+    return False
