@@ -145,6 +145,9 @@ class Pop2PianoBridge:
         try:
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             sock.setblocking(False)
+            connreset = getattr(socket, "SIO_UDP_CONNRESET", None)  # Windows only
+            if connreset is not None:  # else an ICMP "port unreachable" (no bridge yet) resets reads
+                getattr(sock, "ioctl")(connreset, False)
             sock.bind(("127.0.0.1", port))
         except OSError as exc:
             self._message("cannot listen on UDP %d (%s): another program holds it; set listen_port in %s"
