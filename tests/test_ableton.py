@@ -1,32 +1,46 @@
-"""Ableton Live Remote Script: its OSC codec against python-osc, placement math on fake clips,
-mypy against ableton-live-stubs, and the script on a fake Live host against a real bridge."""
+"""Ableton Live Remote Script: its OSC codec against python-osc, placement math on fake clips, the
+per-version Live API table, mypy against ableton-live-stubs, Python 3.7 compatibility, and the
+script on a fake Live host (built from Live's per-version API dumps) against a real bridge or a
+scripted one."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
 
 import pytest
+import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 import ableton_fakes as fakes
+from live_api import versions
+from live_api.versions import MATRIX, live
 from processes import ROOT, Daemon, Peer
 
-sys.path.insert(0, os.path.join(ROOT, "bridge", "daw_scripts", "ableton"))
+SCRIPT_PARENT = os.path.join(ROOT, "bridge", "daw_scripts", "ableton")
+sys.path.insert(0, SCRIPT_PARENT)
 fakes.install_live_module()
 
+import Pop2PianoBridge.script as script_module  # noqa: E402
 from Pop2PianoBridge import osc  # noqa: E402
+from Pop2PianoBridge.audio_header import rate_from_header, sample_rate_of  # noqa: E402
+from Pop2PianoBridge.config import load_config, parse_config  # noqa: E402
+from Pop2PianoBridge.launcher import bridge_argv, detached_options  # noqa: E402
 from Pop2PianoBridge.placement import (  # noqa: E402
-    composer_from_name, placed_notes, playrate_for, region_for, strip_command,
+    clip_sample_rate, composer_from_name, placed_notes, playrate_for, region_for, strip_command,
 )
 
-SR = 44100.0
+SR = fakes.SR
+LIVE37 = [v for v in MATRIX if live(v).python.startswith("3.7")]
 
 args_strategy = st.lists(st.one_of(
     st.integers(-2**31, 2**31 - 1),
@@ -57,54 +71,287 @@ def test_codec_rejects_garbage(data):
         osc.decode(data)
 
 
-def _warped_clip(**kw):
+# -- the per-version API table ----------------------------------------------------------
+
+MIRROR = "/work/.mirror/PhotonicVelocity+LiveAPI/repo"
+
+
+def test_table_names_its_source_and_covers_the_matrix():
+    table = versions.table()
+    assert table["source"]["repository"] == "PhotonicVelocity/LiveAPI"
+    assert len(table["source"]["commit"]) == 40
+    assert set(MATRIX) <= set(table["versions"])
+    assert {live(v).python for v in table["versions"]} == {"3.7.3", "3.11.6"}
+
+
+@pytest.mark.skipif(not os.path.isdir(MIRROR), reason="no PhotonicVelocity/LiveAPI snapshot (fetch it to re-extract)")
+def test_table_is_what_the_extractor_makes_from_the_dumps():
+    result = subprocess.run([sys.executable, "tests/live_api/extract.py", "--repo", MIRROR], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    with open(versions.TABLE_PATH, encoding="utf-8") as handle:
+        assert result.stdout == handle.read()
+
+
+def test_table_has_the_api_changes_the_script_handles():
+    """What the dumps say (and so what the fake does); the script handles each case."""
+    returns = {v: live(v).returns("Live.ClipSlot.ClipSlot", "create_clip") for v in MATRIX}
+    assert [v for v in MATRIX if returns[v] == "None"] == ["11.0.0", "11.0.5", "11.3.20", "12.0.0"]
+    has_midi_clip = [v for v in MATRIX if live(v).has("Live.Track.Track", "create_midi_clip")]
+    assert has_midi_clip == ["12.1.10", "12.2.0", "12.3.5"]
+    assert live("12.1.10").returns("Live.Track.Track", "create_midi_clip") == "None"
+    assert live("12.2.0").returns("Live.Track.Track", "create_midi_clip") == "Clip"
+    assert [v for v in MATRIX if not live(v).has("Live.Clip.Clip", "sample_rate")] == ["11.0.0"]
+    assert LIVE37 == ["11.0.0", "11.0.5", "11.3.20", "11.3.25", "12.0.0", "12.0.5"]
+
+
+FAKE_CLASSES = [fakes.Song, fakes.SongView, fakes.Track, fakes.ClipSlot, fakes.Clip, fakes.MixerDevice,
+                fakes.DeviceParameter]
+
+
+def _public_members(cls):
+    names = set()
+    for klass in cls.__mro__:
+        if klass in (fakes.LiveObject, object):
+            continue
+        names |= {n for n in vars(klass) if not n.startswith("_") and not n.startswith("fake_") and n != "LIVE_CLASS"}
+    return names
+
+
+@pytest.mark.parametrize("cls", FAKE_CLASSES, ids=lambda c: c.__name__)
+def test_fake_invents_no_api(cls):
+    """Every public member of a fake exists in some Live version's dump."""
+    invented = [n for n in _public_members(cls) if not live("12.3.5").known(cls.LIVE_CLASS, n)]
+    assert invented == []
+
+
+@pytest.mark.parametrize("version", versions.table()["versions"])
+def test_fake_members_exist_exactly_where_the_dump_has_them(version, tmp_path):
+    song, clip = fakes.build_host(version, str(tmp_path / "a.wav"))
+    track = song.tracks[0]
+    objects = {fakes.Song: song, fakes.SongView: song.view, fakes.Track: track, fakes.ClipSlot: track.clip_slots[0],
+               fakes.Clip: clip, fakes.MixerDevice: song.master_track.mixer_device,
+               fakes.DeviceParameter: song.master_track.mixer_device.song_tempo}
+    for cls, obj in objects.items():
+        for name in _public_members(cls):
+            if live(version).has(cls.LIVE_CLASS, name):
+                getattr(obj, name)  # must not raise AttributeError (Live errors are RuntimeErrors)
+            else:
+                with pytest.raises(AttributeError):
+                    getattr(obj, name)
+
+
+@pytest.mark.parametrize("version", MATRIX)
+def test_fake_create_clip_returns_what_the_dump_says(version, tmp_path):
+    song, _clip = fakes.build_host(version, str(tmp_path / "a.wav"))
+    slot = song.create_midi_track(0).clip_slots[0]
+    made = slot.create_clip(4.0)
+    assert slot.clip is not None
+    assert (made is slot.clip) == (live(version).returns("Live.ClipSlot.ClipSlot", "create_clip") == "Clip")
+    assert (made is None) == (live(version).returns("Live.ClipSlot.ClipSlot", "create_clip") == "None")
+
+
+def test_fake_deleted_objects_behave_like_lost_weakrefs(tmp_path):
+    _song, clip = fakes.build_host("12.3.5", str(tmp_path / "a.wav"))
+    assert clip != None  # noqa: E711
+    clip.fake_delete()
+    assert clip == None  # noqa: E711  (Ableton's liveobj_valid)
+    with pytest.raises(RuntimeError):
+        clip.name
+
+
+# -- placement math -------------------------------------------------------------------
+
+def _warped_clip(version="12.3.5", **kw):
     # warp markers: beat 0 at sample 0.5 s, beat 8 at 4.5 s, beat 16 at 8.0 s (tempo changes inside)
     warp = fakes.WarpMap([(0.5 * SR, 0.0), (4.5 * SR, 8.0), (8.0 * SR, 16.0)])
-    defaults = dict(file_path="/music/song.wav", sample_rate=SR, sample_length=int(12 * SR), warping=True,
-                    start_marker=2.0, end_marker=14.0, warp=warp)
+    defaults = dict(audio=True, file_path="/music/song.wav", file_rate=SR, sample_length=int(12 * SR), warping=True,
+                    start_marker=2.0, end_marker=14.0, warp=warp, warp_mode=4)
     defaults.update(kw)
-    return fakes.AudioClip(**defaults)
+    return fakes.Clip(live(version), None, **defaults)
+
+
+def _unwarped_clip(version="12.3.5", **kw):
+    defaults = dict(audio=True, file_path="/music/song.wav", file_rate=SR, sample_length=int(12 * SR), warping=False,
+                    start_marker=2.0, end_marker=6.0)
+    defaults.update(kw)
+    return fakes.Clip(live(version), None, **defaults)
+
+
+DOC = {"notes": [{"pitch": 60, "start": 0.0, "end": 1.0, "velocity": 80},  # source 1.5–2.5 s
+                 {"pitch": 62, "start": 3.0, "end": 3.875, "velocity": 70},  # source 4.5–5.375 s: beat 8–10
+                 {"pitch": 64, "start": 5.5, "end": 9.0, "velocity": 70}]}  # runs past the end marker
 
 
 def test_warped_region_and_notes_follow_the_warp_markers():
     clip = _warped_clip()
-    region = region_for(clip, tempo=128.0)
+    region, note = region_for(clip, tempo=128.0)
+    assert note == ""
     assert region.start == pytest.approx(1.5)  # beat 2 → 0.5 + 2 * 0.5 s
     assert region.duration == pytest.approx(7.125 - 1.5)  # beat 14 → 4.5 + 6 * (3.5/8) s
-    assert region.playrate == 1.0 and region.length_beats == pytest.approx(12.0)
-    doc = {"notes": [{"pitch": 60, "start": 0.0, "end": 1.0, "velocity": 80},  # source 1.5–2.5 s
-                     {"pitch": 62, "start": 3.0, "end": 3.875, "velocity": 70},  # source 4.5–5.375 s: beat 8–10
-                     {"pitch": 64, "start": 5.5, "end": 9.0, "velocity": 70}]}  # runs past the end marker
-    notes = placed_notes(region, clip, doc, 128.0)
+    assert region.playrate == 1.0 and region.length_beats == pytest.approx(12.0) and region.loop is None
+    notes = placed_notes(region, clip, DOC)
     assert notes[0][:2] == (60, pytest.approx(0.0)) and notes[0][2] == pytest.approx(2.0)
     assert notes[1][1] == pytest.approx(6.0) and notes[1][2] == pytest.approx(2.0)
     assert notes[2][1] + notes[2][2] == pytest.approx(12.0)  # cut at the clip end
 
 
 def test_unwarped_region_uses_seconds_tempo_and_repitch():
-    clip = fakes.AudioClip("/music/song.wav", SR, int(12 * SR), warping=False, start_marker=2.0, end_marker=6.0,
-                           pitch_coarse=12)
-    region = region_for(clip, tempo=90.0)
+    clip = _unwarped_clip(pitch_coarse=12)
+    region, _note = region_for(clip, tempo=90.0)
     assert playrate_for(clip) == pytest.approx(2.0)
     assert (region.start, region.duration, region.playrate) == (2.0, 4.0, pytest.approx(2.0))
     assert region.length_beats == pytest.approx(4.0 / 2.0 * 90 / 60)
-    notes = placed_notes(region, clip, {"notes": [{"pitch": 50, "start": 1.0, "end": 1.5, "velocity": 90}]}, 90.0)
-    assert notes == [(50, pytest.approx(1.5), pytest.approx(0.75), 90)]
+    notes = placed_notes(region, clip, {"notes": [{"pitch": 50, "start": 1.0, "end": 1.5, "velocity": 90}]})
+    # repitch: an octave up is heard, so the piano part is an octave up too
+    assert notes == [(62, pytest.approx(1.5), pytest.approx(0.75), 90)]
 
 
 def test_region_errors_are_clear():
     with pytest.raises(ValueError, match="markers select no audio"):
-        region_for(fakes.AudioClip("/a.wav", SR, int(SR), warping=False, start_marker=2.0, end_marker=3.0), 120.0)
+        region_for(_unwarped_clip(sample_length=int(SR), start_marker=2.0, end_marker=3.0), 120.0)
     with pytest.raises(ValueError, match="no audio file"):
-        region_for(fakes.AudioClip("", SR, int(SR), warping=False, start_marker=0.0, end_marker=1.0), 120.0)
+        region_for(_unwarped_clip(file_path="", start_marker=0.0, end_marker=1.0), 120.0)
 
+
+# transposition: what the producer hears (Live manual, "Audio Clips, Tempo, and Warping")
+
+def test_warped_transpose_shifts_pitch_and_keeps_time():
+    plain = placed_notes(*_region(_warped_clip()), DOC)
+    shifted_clip = _warped_clip(pitch_coarse=3)
+    shifted = placed_notes(*_region(shifted_clip), DOC)
+    assert [n[0] for n in shifted] == [n[0] + 3 for n in plain]
+    assert [n[1:] for n in shifted] == [n[1:] for n in plain]
+
+
+def test_detune_rounds_to_the_nearest_semitone():
+    region, _ = region_for(_warped_clip(pitch_fine=60.0), 120.0)  # +0.6 semitones heard
+    assert region.transpose == 1 and region.heard_semitones == pytest.approx(0.6)
+    region, _ = region_for(_warped_clip(pitch_coarse=-2, pitch_fine=-40.0), 120.0)
+    assert region.transpose == -2
+
+
+def test_repitch_warp_mode_ignores_transpose_and_follows_the_rate():
+    # beats 0–16 over source 0.5–8.0 s (7.5 s); at 100 BPM they last 9.6 s: rate 0.78125, -4.27 semitones
+    clip = _warped_clip(warp_mode=fakes.REPITCH, pitch_coarse=7, start_marker=0.0, end_marker=16.0)
+    region, _ = region_for(clip, 100.0)
+    assert region.heard_semitones == pytest.approx(12 * __import__("math").log2(7.5 / 9.6))
+    assert region.transpose == -4
+    assert placed_notes(region, clip, DOC)[0][0] == 56
+
+
+def _region(clip, tempo=128.0):
+    return region_for(clip, tempo)[0], clip
+
+
+# loops
+
+def test_looped_clip_converts_start_to_loop_end_and_keeps_the_brace():
+    clip = _warped_clip(looping=True, start_marker=4.0, end_marker=14.0, loop_start=2.0, loop_end=10.0)
+    region, _ = region_for(clip, 120.0)
+    assert region.origin == 2.0 and region.length_beats == pytest.approx(8.0)
+    assert region.start == pytest.approx(1.5)  # beat 2
+    assert region.start + region.duration == pytest.approx(4.5 + 2 * 3.5 / 8)  # beat 10
+    assert tuple(region.loop) == (2.0, 0.0, 8.0)  # start marker 2 beats into the loop
+
+
+def test_loop_before_the_start_marker_starts_at_the_start_marker():
+    clip = _warped_clip(looping=True, start_marker=2.0, end_marker=14.0, loop_start=6.0, loop_end=12.0)
+    region, _ = region_for(clip, 120.0)
+    assert region.origin == 2.0 and tuple(region.loop) == (0.0, 4.0, 10.0)
+
+
+# tempo automation
+
+def test_unwarped_arrangement_clip_under_tempo_automation_uses_its_mean_tempo(tmp_path):
+    # 8 s of audio from beat 32: 4 beats at 100 BPM (2.4 s), then 5.6 s at 140 BPM (13.07 beats)
+    song, clip = fakes.build_host("12.3.5", str(tmp_path / "a.wav"), arrangement=True, warped=False,
+                                  tempo_map=[(0.0, 100.0), (36.0, 140.0)])
+    assert clip.end_time - clip.start_time == pytest.approx(4 + 5.6 * 140 / 60)
+    region, note = region_for(clip, song.tempo, automated=True)
+    assert region.length_beats == pytest.approx(clip.end_time - clip.start_time)
+    assert region.tempo == pytest.approx((4 + 5.6 * 140 / 60) / 8 * 60)
+    assert "tempo is automated" in note and "mean tempo" in note
+    session_region, note = region_for(_unwarped_clip(), 100.0, automated=True)
+    assert session_region.tempo == 100.0 and "current 100.00 BPM" in note
+
+
+# sample rate in every Live version
+
+def _write(path, rate, fmt, subtype):
+    sf.write(str(path), [[0.0, 0.0]] * 64, rate, format=fmt, subtype=subtype)
+    return str(path)
+
+
+@pytest.mark.parametrize("fmt,subtype,ext", [("WAV", "PCM_16", "wav"), ("WAV", "FLOAT", "wav"), ("WAVEX", "PCM_24", "wav"),
+                                             ("RF64", "PCM_16", "wav"), ("AIFF", "PCM_24", "aiff"), ("FLAC", "PCM_16", "flac")])
+@pytest.mark.parametrize("rate", [22050, 44100, 48000, 96000])
+def test_header_sample_rate(tmp_path, fmt, subtype, ext, rate):
+    assert sample_rate_of(_write(tmp_path / ("a." + ext), rate, fmt, subtype)) == rate
+
+
+def test_header_sample_rate_refuses_what_it_cannot_read():
+    assert rate_from_header(b"ID3\x03\x00\x00\x00\x00\x00\x00\xff\xfb") is None  # an MP3
+    assert rate_from_header(b"RIFF\x00\x00\x00\x00WAVE") is None  # no fmt chunk
+
+
+def test_live_11_0_0_reads_the_rate_without_clip_sample_rate(tmp_path):
+    wav = _write(tmp_path / "a.wav", 48000, "WAV", "FLOAT")
+    warped = _warped_clip("11.0.0", file_path=wav, file_rate=48000.0)
+    with pytest.raises(AttributeError):
+        warped.sample_rate
+    assert clip_sample_rate(warped) == 48000.0  # from the header
+    unwarped = _unwarped_clip("11.0.0", file_path=str(tmp_path / "missing.mp3"), file_rate=32000.0)
+    assert clip_sample_rate(unwarped) == 32000.0  # from seconds_to_sample_time
+    mp3 = tmp_path / "a.mp3"
+    mp3.write_bytes(b"ID3\x03\x00\x00\x00\x00\x00\x00" + b"\xff\xfb" * 100)
+    with pytest.raises(ValueError, match="update Live to 11.0.5"):
+        region_for(_warped_clip("11.0.0", file_path=str(mp3)), 120.0)
+
+
+# clip-name command against the bridge's composers
 
 def test_clip_name_command():
     assert composer_from_name("Vocals [p2p]") == ""
     assert composer_from_name("Vocals [P2P 7]") == "composer7"
     assert composer_from_name("Vocals [p2p composer21]") == "composer21"
-    assert composer_from_name("Vocals [p2p 22]") is None and composer_from_name("Vocals") is None
+    assert composer_from_name("Vocals [p2p 40]") == "composer40"  # the bridge has not answered yet
+    assert composer_from_name("Vocals") is None
+    styles = ["composer%d" % i for i in range(1, 22)]
+    assert composer_from_name("Vocals [p2p 21]", styles) == "composer21"
+    with pytest.raises(ValueError, match="no composer22"):
+        composer_from_name("Vocals [p2p 22]", styles)
+    with pytest.raises(ValueError, match="names no style"):
+        composer_from_name("Vocals [p2p jazz]", styles)
     assert strip_command("Vocals [p2p 7]") == "Vocals"
+
+
+# config
+
+def test_config_defaults_when_missing_and_keys_when_present(tmp_path):
+    config = load_config(str(tmp_path), environ={})
+    assert (config.command, config.host, config.port, config.secret, config.listen_port) == \
+        (["pop2piano-bridge"], "127.0.0.1", 9310, "", 9311)
+    (tmp_path / "pop2piano-bridge.json").write_text(json.dumps({
+        "schema": "pop2piano-bridge/daw-config", "schema_version": 1, "command": ["/v/bin/pop2piano-bridge"],
+        "port": 9400, "listen_port": 9401}), encoding="utf-8")
+    config = load_config(str(tmp_path), environ={"POP2PIANO_BRIDGE_SECRET": "s3"})
+    assert (config.command, config.port, config.listen_port, config.secret) == (["/v/bin/pop2piano-bridge"], 9400, 9401, "s3")
+    bad = parse_config({"port": "9310", "listen_port": True, "command": "pop2piano-bridge", "secret": 5}, environ={})
+    assert (bad.port, bad.listen_port, bad.command, bad.secret) == (9310, 9311, ["pop2piano-bridge"], "")
+    assert len(bad.problems) == 4
+    (tmp_path / "pop2piano-bridge.json").write_text("{not json", encoding="utf-8")
+    assert load_config(str(tmp_path), environ={}).port == 9310
+
+
+def test_bridge_is_started_detached_with_serve_and_a_log_file(tmp_path):
+    config = parse_config({"command": ["/v/bin/python", "-m", "bridge"]}, environ={})
+    assert bridge_argv(config, "/tmp/x.log") == ["/v/bin/python", "-m", "bridge", "serve", "--log-file", "/tmp/x.log"]
+    assert bridge_argv(config._replace(port=9400), "/l")[-2:] == ["--port", "9400"]
+    posix = detached_options("linux")
+    assert posix["start_new_session"] is True and posix["stdout"] == subprocess.DEVNULL
+    windows = detached_options("win32")
+    assert windows["creationflags"] == 0x00000008 | 0x08000000 and "start_new_session" not in windows
 
 
 def test_mypy_strict_against_live_stubs():
@@ -113,7 +360,287 @@ def test_mypy_strict_against_live_stubs():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-# -- the script on a fake host against a real bridge -----------------------------------
+# -- Python 3.7 (Live 11 and 12.0 embed 3.7.3) -----------------------------------------
+
+def _vermin(path):
+    return subprocess.run([sys.executable, "-c", "import sys, vermin; sys.exit(vermin.main())", "--target=3.7-",
+                           "--no-tips", "--violations", "--eval-annotations", path],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_script_needs_no_more_than_python_3_7(tmp_path):
+    """Static: vermin finds the minimum Python version each construct and stdlib API needs."""
+    result = _vermin("bridge/daw_scripts/ableton/Pop2PianoBridge")
+    assert result.returncode == 0, result.stdout + result.stderr
+    newer = tmp_path / "newer.py"
+    newer.write_text("import math\nif (n := 3):\n    print(math.prod([n]))\n", encoding="utf-8")
+    assert _vermin(str(newer)).returncode != 0  # the check does catch 3.8 code
+
+
+def _python37():
+    candidates = [os.environ.get("PYTHON37", ""), shutil.which("python3.7") or ""]
+    pyenv = os.path.expanduser("~/.pyenv/versions")
+    if os.path.isdir(pyenv):
+        candidates += [os.path.join(pyenv, d, "bin", "python3.7") for d in sorted(os.listdir(pyenv)) if d.startswith("3.7")]
+    for candidate in candidates:
+        if candidate and os.path.exists(candidate):
+            probe = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2])"],
+                                   capture_output=True, text=True)
+            if probe.returncode == 0 and probe.stdout.strip() == "(3, 7)":
+                return candidate
+    return None
+
+
+PYTHON37 = _python37()
+
+
+@pytest.mark.skipif(PYTHON37 is None, reason="no python3.7 found (set PYTHON37 to one)")
+def test_script_compiles_imports_and_converts_under_real_python_3_7(tmp_path):
+    """The script and the fake host under a real Python 3.7: every Live version that embeds 3.7,
+    Session and Arrangement, against a scripted bridge written with the script's own OSC codec."""
+    wav = _write(tmp_path / "song.wav", 44100, "WAV", "PCM_16")
+    result = subprocess.run([PYTHON37, "-W", "error::SyntaxWarning", os.path.join(ROOT, "tests", "live_api", "run37.py"),
+                             wav, str(tmp_path), ",".join(LIVE37)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["python"].startswith("3.7")
+    assert sorted(report["placed"]) == sorted("%s/%s" % (v, w) for v in LIVE37 for w in ("session", "arrangement"))
+    assert all(count > 0 for count in report["placed"].values())
+
+
+# -- the script on a fake host against a scripted bridge --------------------------------
+
+class ScriptedBridge:
+    """The bridge's side of docs/protocol.md, answered by the test: a UDP socket on loopback."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+
+    def take(self, address, timeout=3.0, script=None):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if script is not None:
+                script.update_display()
+            self.sock.settimeout(0.05)
+            try:
+                data, source = self.sock.recvfrom(65535)
+            except socket.timeout:
+                continue
+            message = OscMessage(data)
+            if message.address == address:
+                return list(message.params), source
+        raise AssertionError("no %s arrived" % address)
+
+    def answer(self, source, address, *args):
+        builder = OscMessageBuilder(address=address)
+        for a in args:
+            builder.add_arg(a)
+        self.sock.sendto(builder.build().dgram, source)
+
+    def close(self):
+        self.sock.close()
+
+
+def _free_port():
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    return port
+
+
+def _script(song, folder, port, **config):
+    settings_ = {"port": port, "listen_port": 0, "command": []}
+    settings_.update(config)
+    with open(os.path.join(str(folder), "pop2piano-bridge.json"), "w", encoding="utf-8") as handle:
+        json.dump(settings_, handle)
+    c_instance = fakes.CInstance(song)
+    return c_instance, script_module.Pop2PianoBridge(c_instance, config_dir=str(folder))
+
+
+def _run_until(script, predicate, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        script.update_display()
+        time.sleep(0.02)
+    assert predicate()
+
+
+def _notes_file(folder, notes=((60, 0.0, 1.0, 90), (64, 2.0, 3.0, 80))):
+    path = os.path.join(str(folder), "x.notes.json")
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump({"notes": [{"pitch": p, "start": s, "end": e, "velocity": v} for p, s, e, v in notes]}, handle)
+    return path
+
+
+@pytest.fixture
+def bridge():
+    scripted = ScriptedBridge()
+    yield scripted
+    scripted.close()
+
+
+def _convert(script, bridge_, song, notes_path, job_args=None):
+    """Trigger a conversion; answer accepted and done; return the convert request's args."""
+    job = script.convert_selected()
+    assert job is not None, song
+    args, source = bridge_.take("/pop2piano/convert", script=script)
+    bridge_.answer(source, "/pop2piano/accepted", args[0])
+    bridge_.answer(source, "/pop2piano/done", args[0], "/x.mid", notes_path, 2)
+    return args, source
+
+
+def test_ports_come_from_the_config(bridge, tmp_path):
+    song, _clip = fakes.build_host("12.3.5", str(tmp_path / "a.wav"))
+    listen = _free_port()
+    _c, script = _script(song, tmp_path, bridge.port, listen_port=listen)
+    try:
+        assert script.listen_port == listen
+        _args, source = bridge.take("/pop2piano/composers", script=script)  # asked at start, on our port
+        assert source[1] == listen
+    finally:
+        script.disconnect()
+
+
+def test_composers_come_from_the_bridge_and_limit_the_clip_command(bridge, tmp_path):
+    song, clip = fakes.build_host("12.3.5", str(tmp_path / "a.wav"))
+    c_instance, script = _script(song, tmp_path, bridge.port)
+    try:
+        _args, source = bridge.take("/pop2piano/composers", script=script)
+        clip.name = "Vocal take [p2p 25]"  # before the bridge answered: accepted, the bridge decides
+        args, _src = bridge.take("/pop2piano/convert", script=script)
+        assert args[args.index("composer") + 1] == "composer25"
+        bridge.answer(source, "/pop2piano/error", args[0], "unknown_composer", "no composer25")
+        _run_until(script, lambda: any("no composer25" in m for m in c_instance.messages), timeout=3)
+        bridge.answer(source, "/pop2piano/composers", *["composer%d" % i for i in range(1, 22)])
+        _run_until(script, lambda: script.composers is not None, timeout=3)
+        clip.name = "Vocal take [p2p 22]"
+        script.update_display()
+        assert clip.name == "Vocal take" and "no composer22" in c_instance.messages[-1]
+        with pytest.raises(AssertionError):
+            bridge.take("/pop2piano/convert", timeout=0.3, script=script)
+        clip.name = "Vocal take [p2p]"  # the default style: the bridge's first
+        args, _src = bridge.take("/pop2piano/convert", script=script)
+        assert args[args.index("composer") + 1] == "composer1"
+    finally:
+        script.disconnect()
+
+
+def test_a_bridge_without_a_model_says_what_to_do(bridge, tmp_path):
+    song, _clip = fakes.build_host("12.3.5", str(tmp_path / "a.wav"))
+    c_instance, script = _script(song, tmp_path, bridge.port)
+    try:
+        _args, source = bridge.take("/pop2piano/composers", script=script)
+        bridge.answer(source, "/pop2piano/error", "", "model_unavailable", "run `pop2piano-bridge download`")
+        _run_until(script, lambda: script.model_problem != "", timeout=3)
+        assert c_instance.messages[-1] == "Pop2Piano: the bridge has no model: run `pop2piano-bridge download`"
+        script.convert_selected()
+        args, _src = bridge.take("/pop2piano/convert", script=script)
+        bridge.answer(source, "/pop2piano/error", args[0], "model_unavailable", "weights missing: run X")
+        _run_until(script, lambda: "weights missing: run X" in c_instance.messages[-1], timeout=3)
+        assert "no model" in c_instance.messages[-1] and len(song.tracks) == 2
+    finally:
+        script.disconnect()
+
+
+def test_track_limit_of_live_lite_is_reported_not_raised(bridge, tmp_path):
+    song, _clip = fakes.build_host("11.3.20", str(tmp_path / "a.wav"), track_limit=2)  # Lite-like: full
+    c_instance, script = _script(song, tmp_path, bridge.port)
+    try:
+        _convert(script, bridge, song, _notes_file(tmp_path))
+        _run_until(script, lambda: "track limit" in c_instance.messages[-1], timeout=3)
+        assert len(song.tracks) == 2 and song.fake_undo == (0, 1)  # the undo step was closed
+    finally:
+        script.disconnect()
+
+
+@pytest.mark.parametrize("change", ["deleted", "unwarped"])
+def test_clip_deleted_or_unwarped_while_converting_is_reported_not_raised(bridge, tmp_path, change):
+    song, clip = fakes.build_host("12.3.5", str(tmp_path / "a.wav"))
+    c_instance, script = _script(song, tmp_path, bridge.port)
+    try:
+        script.convert_selected()
+        args, source = bridge.take("/pop2piano/convert", script=script)
+        if change == "deleted":
+            song.tracks[0].clip_slots[2].delete_clip()
+        else:
+            clip.warping = False
+        bridge.answer(source, "/pop2piano/done", args[0], "/x.mid", _notes_file(tmp_path), 2)
+        _run_until(script, lambda: ("was %s" % ("deleted" if change == "deleted" else "changed")) in c_instance.messages[-1],
+                   timeout=3)
+        assert len(song.tracks) == 2
+        script.update_display()  # a deleted Detail View clip is no trigger and no error
+    finally:
+        script.disconnect()
+
+
+def test_update_display_never_raises(bridge, tmp_path):
+    song, _clip = fakes.build_host("12.3.5", str(tmp_path / "a.wav"))
+    c_instance, script = _script(song, tmp_path, bridge.port)
+    try:
+        c_instance.song = lambda: (_ for _ in ()).throw(RuntimeError("Live is closing the set"))
+        script.update_display()
+        assert "Live is closing the set" in c_instance.messages[-1]
+    finally:
+        script.disconnect()
+
+
+@pytest.mark.parametrize("arrangement", [False, True], ids=["session", "arrangement"])
+@pytest.mark.parametrize("version", ["11.3.20", "12.1.10", "12.3.5"])
+def test_looped_clip_gives_a_piano_clip_that_loops_the_same_way(bridge, tmp_path, version, arrangement):
+    song, clip = fakes.build_host(version, str(tmp_path / "a.wav"), looped=True, arrangement=arrangement)
+    c_instance, script = _script(song, tmp_path, bridge.port)
+    try:
+        _convert(script, bridge, song, _notes_file(tmp_path))
+        _run_until(script, lambda: len(song.tracks) == 3, timeout=3)
+        track = song.tracks[1]
+        piano = track.arrangement_clips[0] if arrangement else track.clip_slots[2].clip
+        assert piano.looping
+        # the audio: start marker 4, loop 2–10 (beats); the piano clip: the same, from beat 2
+        assert (piano.start_marker, piano.loop_start, piano.loop_end) == (2.0, 0.0, 8.0)
+        if arrangement:
+            assert piano.start_time == 32.0
+            if version == "12.3.5" or version == "12.1.10":  # create_midi_clip takes the length
+                assert piano.end_time - piano.start_time == pytest.approx(clip.end_time - clip.start_time)
+            else:  # duplicate_clip_to_arrangement copies one pass: said in the status bar
+                assert "drag its right edge" in c_instance.messages[-1]
+    finally:
+        script.disconnect()
+
+
+@pytest.mark.parametrize("version", ["11.0.0", "12.0.0", "12.3.5"])
+def test_transposed_clip_gives_transposed_notes(bridge, tmp_path, version):
+    song, _clip = fakes.build_host(version, _write(tmp_path / "a.wav", 44100, "WAV", "PCM_16"), pitch_coarse=-5)
+    c_instance, script = _script(song, tmp_path, bridge.port)
+    try:
+        _convert(script, bridge, song, _notes_file(tmp_path))
+        _run_until(script, lambda: len(song.tracks) == 3, timeout=3)
+        assert sorted(n.pitch for n in song.tracks[1].clip_slots[2].clip.fake_notes) == [55, 59]
+        assert "transposed -5" in c_instance.messages[-1]
+    finally:
+        script.disconnect()
+
+
+def test_unwarped_clip_under_tempo_automation_spans_the_audio(bridge, tmp_path):
+    song, clip = fakes.build_host("12.3.5", str(tmp_path / "a.wav"), arrangement=True, warped=False,
+                                  tempo_map=[(0.0, 100.0), (36.0, 140.0)])
+    c_instance, script = _script(song, tmp_path, bridge.port)
+    try:
+        _convert(script, bridge, song, _notes_file(tmp_path, ((60, 0.0, 8.0, 90),)))
+        _run_until(script, lambda: len(song.tracks) == 3, timeout=3)
+        piano = song.tracks[1].arrangement_clips[0]
+        span = clip.end_time - clip.start_time
+        assert piano.end_time - piano.start_time == pytest.approx(span)
+        assert piano.fake_notes[0].start_time == 0.0 and piano.fake_notes[0].duration == pytest.approx(span)
+        assert "tempo is automated" in c_instance.messages[-1]
+    finally:
+        script.disconnect()
+
+
+# -- the script on a fake host against a real bridge ------------------------------------
 
 @pytest.fixture(scope="module")
 def daemon(model_dir):
@@ -122,97 +649,135 @@ def daemon(model_dir):
     server.stop()
 
 
-def _host(song_path, daemon_port, live12=True, arrangement=False):
-    from Pop2PianoBridge import create_instance
-
-    song = fakes.Song(tempo=100.0, live12=live12)
-    audio = song.add_audio_track("Vocals")
-    song.add_audio_track("Drums")
-    warp = fakes.WarpMap([(0.0, 0.0), (6.0 * SR, 12.0), (12.0 * SR, 22.0)])
-    clip = fakes.AudioClip(song_path, SR, int(12 * SR), warping=True, start_marker=2.0, end_marker=18.0,
-                           name="Vocal take", warp=warp)
-    if arrangement:
-        clip.is_arrangement_clip, clip.start_time, clip.canonical_parent = True, 32.0, audio
-    else:
-        slot = audio.clip_slots[2]
-        slot.clip, clip.canonical_parent = clip, slot
-    song.view.detail_clip = clip
-    c_instance = fakes.CInstance(song)
-    script = create_instance(c_instance)
-    script._bridge = ("127.0.0.1", daemon_port)
-    return song, clip, c_instance, script
+def _expected_warped(clip, doc):
+    """Independent of the script: the fake's own warp map, the standard markers (beats 2–18)."""
+    warp, rate = clip._warp, clip._file_rate
+    start_s = warp.beat_to_sample(2.0) / rate
+    out = []
+    for n in doc["notes"]:
+        b0 = warp.sample_to_beat((start_s + n["start"]) * rate) - 2.0
+        b1 = warp.sample_to_beat((start_s + n["end"]) * rate) - 2.0
+        if 0 <= b0 < 16.0:
+            out.append((n["pitch"], b0, min(max(b1 - b0, 1e-3), 16.0 - b0)))
+    return sorted(out)
 
 
-def _run_until(script, predicate, timeout=120.0):
-    deadline = time.monotonic() + timeout
-    while not predicate() and time.monotonic() < deadline:
-        script.update_display()
-        time.sleep(0.05)
-    assert predicate()
+def _notes_doc(song_path, composer):
+    notes_dir = os.path.join(os.path.dirname(song_path), "Pop2Piano")
+    paths = [p for p in os.listdir(notes_dir) if p.endswith(".notes.json") and composer in p]
+    with open(os.path.join(notes_dir, sorted(paths)[-1]), encoding="utf-8") as handle:
+        return json.load(handle)
 
 
-def _expected(clip, doc):
-    region = region_for(clip, 100.0)
-    return placed_notes(region, clip, doc, 100.0)
-
-
-def test_osc_trigger_makes_a_session_clip_beside_the_audio(daemon, song_path):
-    song, clip, c_instance, script = _host(song_path, daemon.port)
+@pytest.mark.parametrize("where", ["session", "arrangement"])
+@pytest.mark.parametrize("version", MATRIX)
+def test_every_live_version_gets_its_piano_clip(daemon, song_path, tmp_path, version, where):
+    song, clip = fakes.build_host(version, song_path, arrangement=(where == "arrangement"))
+    c_instance, script = _script(song, tmp_path, daemon.port)
     try:
-        trigger = Peer(script.listen_port)
-        trigger.send("/pop2piano/live/convert_selected", "composer4")
-        _run_until(script, lambda: len(song.tracks) == 3)
+        clip.name = "Vocal take [p2p 6]"
+        _run_until(script, lambda: len(song.tracks) == 3 and any("notes on" in m for m in c_instance.messages), timeout=60)
+        assert clip.name == "Vocal take"  # the command was consumed
         new = song.tracks[1]
-        assert new.name == "Vocal take - composer4 (piano)" and new.has_midi_input
-        midi = new.clip_slots[2].clip
-        assert midi is not None and midi.length == pytest.approx(16.0)
-        assert song.undo_steps == 1
-        done = [m for m in c_instance.messages if "notes on" in m]
-        assert done, c_instance.messages
-        notes_dir = os.path.join(os.path.dirname(song_path), "Pop2Piano")
-        doc_path = [p for p in os.listdir(notes_dir) if p.endswith(".notes.json") and "composer4" in p]
-        doc = json.load(open(os.path.join(notes_dir, doc_path[0]), encoding="utf-8"))
-        got = sorted((n.pitch, n.start_time, n.duration, n.velocity) for n in midi.notes)
-        want = sorted((p, t, d, float(v)) for p, t, d, v in _expected(clip, doc))
+        assert new.name == "Vocal take - composer6 (piano)" and new.has_midi_input
+        if where == "session":
+            piano = new.clip_slots[2].clip
+            assert piano.end_marker == pytest.approx(16.0)
+        else:
+            (piano,) = new.arrangement_clips
+            assert piano.start_time == 32.0 and piano.end_time == pytest.approx(48.0)
+            assert all(slot.clip is None for slot in new.clip_slots)
+        assert not piano.looping and song.fake_undo == (0, 1)
+        got = sorted((n.pitch, n.start_time, n.duration) for n in piano.fake_notes)
+        want = _expected_warped(clip, _notes_doc(song_path, "composer6"))
         assert len(got) == len(want) > 0
         for g, w in zip(got, want):
             assert g[0] == w[0] and g[1] == pytest.approx(w[1], abs=1e-6) and g[2] == pytest.approx(w[2], abs=1e-6)
+    finally:
+        script.disconnect()
+
+
+def test_osc_trigger_and_composers_from_a_real_bridge(daemon, song_path, tmp_path):
+    song, _clip = fakes.build_host("12.3.5", song_path)
+    c_instance, script = _script(song, tmp_path, daemon.port)
+    try:
+        _run_until(script, lambda: script.composers is not None, timeout=10)
+        asker = Peer(daemon.port)
+        asker.send("/pop2piano/composers")
+        assert script.composers == asker.receive(10)[1]
+        asker.close()
+        trigger = Peer(script.listen_port)
+        trigger.send("/pop2piano/live/convert_selected", "composer4")
+        _run_until(script, lambda: len(song.tracks) == 3, timeout=60)
+        assert song.tracks[1].name == "Vocal take - composer4 (piano)"
         trigger.close()
     finally:
         script.disconnect()
 
 
-@pytest.mark.parametrize("live12", [True, False])
-def test_clip_name_command_makes_an_arrangement_clip(daemon, song_path, live12):
-    song, clip, c_instance, script = _host(song_path, daemon.port, live12=live12, arrangement=True)
+def test_bridge_not_running_and_not_startable_says_how_to_start_it(song_path, tmp_path, monkeypatch):
+    monkeypatch.setattr(script_module, "NO_ANSWER_S", 0.3)
+    song, _clip = fakes.build_host("12.3.5", song_path)
+    c_instance, script = _script(song, tmp_path, _free_port(), command=[])
     try:
-        clip.name = "Vocal take [p2p 6]"
-        _run_until(script, lambda: len(song.tracks) == 3 and song.tracks[1].arrangement_clips)
-        assert clip.name == "Vocal take"  # the command was consumed
-        midi = song.tracks[1].arrangement_clips[0]
-        assert midi.start_time == 32.0 and midi.length == pytest.approx(16.0) and midi.notes
-        assert all(slot.clip is None for slot in song.tracks[1].clip_slots)
+        script.convert_selected()
+        _run_until(script, lambda: any("not running" in m for m in c_instance.messages), timeout=5)
+        assert "command is empty" in c_instance.messages[-1] and len(song.tracks) == 2
     finally:
         script.disconnect()
 
 
-def test_bridge_not_running_shows_how_to_start_it(song_path):
-    import socket
+WRAPPER = """import os, sys
+args = sys.argv[1:]
+assert args[0] == "serve", args
+log = args[args.index("--log-file") + 1]
+port = args[args.index("--port") + 1]
+with open(os.path.join(os.path.dirname(log), "started.txt"), "a") as handle:
+    handle.write(" ".join(args) + "\\n")
+fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+os.dup2(fd, 1)
+os.dup2(fd, 2)
+os.chdir(%(root)r)
+os.execv(sys.executable, [sys.executable, "-m", "bridge", "serve", "--model", %(model)r, "--port", port, "--no-live"])
+"""
 
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    song, _clip, c_instance, script = _host(song_path, port)
+
+def test_bridge_not_running_is_started_from_live_and_the_request_retried(song_path, model_dir, tmp_path, monkeypatch):
+    """`<command> serve --log-file <path>` detached; pinged from update_display; one start only."""
+    monkeypatch.setattr(script_module, "NO_ANSWER_S", 0.3)
+    wrapper = tmp_path / "fake-bridge-command.py"
+    wrapper.write_text(WRAPPER % {"root": ROOT, "model": model_dir}, encoding="utf-8")
+    song, _clip = fakes.build_host("12.3.5", song_path)
+    c_instance, script = _script(song, tmp_path, _free_port(), command=[sys.executable, str(wrapper)])
+    started = []
+    real_popen = script.launcher._popen
+    script.launcher._popen = lambda argv, **kw: started.append((argv, kw)) or real_popen(argv, **kw)
+    slowest = 0.0
     try:
-        import Pop2PianoBridge.script as script_module
-
-        script_module.NO_ANSWER_S, old = 0.3, script_module.NO_ANSWER_S
-        try:
-            script.convert_selected()
-            _run_until(script, lambda: any("not running" in m for m in c_instance.messages), timeout=5)
-        finally:
-            script_module.NO_ANSWER_S = old
-        assert len(song.tracks) == 2
+        script.convert_selected()
+        deadline = time.monotonic() + 90
+        while len(song.tracks) < 3 and time.monotonic() < deadline:
+            t0 = time.monotonic()
+            script.update_display()
+            slowest = max(slowest, time.monotonic() - t0)
+            if script.launcher.starting and len(script._jobs) == 1:
+                script.convert_selected()  # a second request while the bridge comes up: no second start
+            time.sleep(0.02)
+        assert len(song.tracks) >= 3, c_instance.messages
+        assert len(started) == 1
+        argv, kw = started[0]
+        assert argv[2:5] == ["serve", "--log-file", str(tmp_path / "pop2piano-bridge.log")]
+        assert kw["start_new_session"] is True and kw["stdin"] == subprocess.DEVNULL
+        assert any(m.startswith("Pop2Piano: starting the bridge") for m in c_instance.messages)
+        assert slowest < 0.5  # Live's UI thread never waited on the start
+        _run_until(script, lambda: len(song.tracks) == 4, timeout=60)  # the second request too
     finally:
         script.disconnect()
+        process = script.launcher.process
+        if process is not None and process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()

@@ -1,88 +1,217 @@
 """Pure placement math: which part of an audio clip to convert, and where each note goes.
 
-Warped clips: markers are in beats; source seconds come from ``beat_to_sample_time`` and
-note positions go back through ``sample_to_beat_time``, so notes follow the clip's warp
-markers exactly. Unwarped clips: markers are in seconds; the clip plays at the rate its
-transposition gives (repitch), and beats follow the song tempo.
+Live's rules this follows (Live manual, "Audio Clips, Tempo, and Warping"; the API dumps' docs):
+
+* Warped clips: markers and loop brace are in beats; source seconds come from
+  ``beat_to_sample_time`` and note positions go back through ``sample_to_beat_time``, so notes
+  follow the clip's warp markers exactly. Transpose/Detune shift the pitch and keep the tempo,
+  except in Re-Pitch warp mode, where "the Transpose and Detune controls have no effect" and the
+  pitch follows the playback rate instead (faster = higher, like a turntable).
+* Unwarped clips: markers are in seconds; Transpose/Detune repitch: rate and pitch change
+  together (+12 semitones plays twice as fast, an octave up). Beats follow one tempo: the Live API
+  cannot read the song's tempo map, so under tempo automation the script uses the clip's mean
+  tempo where Live tells it (an Arrangement clip's beat span), see ``unwarped_tempo``.
+* Loops: only warped audio clips loop. A looped clip plays from its start marker to the loop end,
+  then repeats loop start → loop end; the piano clip gets the same brace and start marker.
+
+Python 3.7 compatible (Live 11 and 12.0 embed Python 3.7.3).
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+import math
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-COMPOSERS = 21
+from .audio_header import sample_rate_of
+
+REPITCH = 3  # Live.Clip.WarpMode.repitch
+DEFAULT_COMPOSER = "composer1"
+
+
+class Loop(NamedTuple):
+    """A looped clip's markers in piano-clip beats (0 = the first converted beat)."""
+
+    start_marker: float
+    loop_start: float
+    loop_end: float
 
 
 class Region(NamedTuple):
     """The request for one clip, and what the placement needs to map notes back."""
 
     path: str
-    start: float  # source seconds
-    duration: float  # source seconds
-    playrate: float
+    start: float  # source seconds of the piano clip's beat 0
+    duration: float  # source seconds converted
+    playrate: float  # source seconds per session second (unwarped repitch; 1 when warped)
     warped: bool
-    start_marker: float
-    length_beats: float
+    origin: float  # the audio clip's beat (warped) that is the piano clip's beat 0
+    length_beats: float  # the piano clip's content length
+    tempo: float  # BPM the unwarped placement uses (unused when warped)
+    transpose: int  # semitones added to every pitch (what the producer hears)
+    heard_semitones: float  # the exact pitch shift the producer hears
+    loop: Optional[Loop]
+
+
+def liveobj_valid(obj: Any) -> bool:
+    """Live objects whose C++ side was deleted compare equal to None (Ableton's own
+    ``liveobj_valid``); ``is None`` would treat them as alive."""
+    return bool(obj != None)  # noqa: E711
+
+
+def clip_sample_rate(clip: Any) -> float:
+    """The audio file's sample rate, in every Live version.
+
+    ``Clip.sample_rate`` exists from Live 11.0.5. Before it: an unwarped clip converts seconds
+    itself (``seconds_to_sample_time``, which raises for warped clips); otherwise the file's
+    header (WAV, AIFF, FLAC) says it. Anything else is refused with what to do.
+    """
+    try:
+        return float(clip.sample_rate)
+    except AttributeError:
+        pass
+    if not clip.warping:
+        try:
+            rate = float(clip.seconds_to_sample_time(1.0)) - float(clip.seconds_to_sample_time(0.0))
+            if 1000.0 <= rate <= 1000000.0:
+                return rate
+        except (AttributeError, RuntimeError):
+            pass
+    path = str(clip.file_path)
+    try:
+        header = sample_rate_of(path)
+    except OSError as exc:
+        raise ValueError("cannot read %s (%s)" % (path, exc))
+    if header is None:
+        raise ValueError("this Live version does not tell a warped clip's sample rate and %s is not "
+                         "WAV, AIFF or FLAC: update Live to 11.0.5 or later, or unwarp the clip"
+                         % path.replace("\\", "/").rsplit("/", 1)[-1])
+    return header
+
+
+def semitones_of(clip: Any) -> float:
+    """Transpose + Detune in semitones (pitch_fine is taken as cents, as the Clip View shows it)."""
+    return float(clip.pitch_coarse) + float(clip.pitch_fine) / 100.0
 
 
 def playrate_for(clip: Any) -> float:
     """Unwarped clips repitch: +12 semitones plays twice as fast."""
-    semitones = float(clip.pitch_coarse) + float(clip.pitch_fine) / 100.0
-    return float(2.0 ** (semitones / 12.0))
+    return float(2.0 ** (semitones_of(clip) / 12.0))
 
 
-def region_for(clip: Any, tempo: float) -> Region:
-    """The convert request for an audio clip (Live ``Clip``), between its start and end markers."""
+def unwarped_tempo(clip: Any, song_tempo: float, automated: bool, duration_s: float,
+                   playrate: float) -> Tuple[float, str]:
+    """(BPM to place an unwarped clip with, a note for the producer or "").
+
+    The Live API has no read access to the song's tempo map (the arrangement's tempo envelope is not
+    reachable from Python in 11.0 – 12.3). Without tempo automation ``song.tempo`` is exact. With
+    it, an Arrangement clip still tells its beat span (``end_time - start_time``), which is the
+    tempo map integrated over the clip: its mean tempo puts the piano clip's start and end exactly
+    where the audio's are, with the notes in between off by the tempo's swing inside the clip.
+    A Session clip has no beat span: the current tempo is all there is.
+    """
+    if not automated:
+        return song_tempo, ""
+    heard_s = duration_s / playrate
+    if clip.is_arrangement_clip and heard_s > 0:
+        span = float(clip.end_time) - float(clip.start_time)
+        if span > 0:
+            mean = span / heard_s * 60.0
+            return mean, ("the song tempo is automated: unwarped clip placed at its mean tempo %.2f BPM "
+                          "(start and end exact); warp the clip for exact notes" % mean)
+    return song_tempo, ("the song tempo is automated: unwarped clip placed at the current %.2f BPM; "
+                        "warp the clip for exact notes" % song_tempo)
+
+
+def region_for(clip: Any, tempo: float, automated: bool = False) -> Tuple[Region, str]:
+    """The convert request for an audio clip (Live ``Clip``) and a note for the producer ("" if none).
+
+    Raises ValueError with a message for the status bar when the clip cannot be converted.
+    """
     if not clip.is_audio_clip:
         raise ValueError("the selected clip is not an audio clip")
     path = str(clip.file_path)
     if not path:
         raise ValueError("the clip has no audio file")
-    rate = float(clip.sample_rate)
-    total = float(clip.sample_length) / rate if clip.sample_length > 0 else float("inf")
+    rate = clip_sample_rate(clip)
+    samples = float(clip.sample_length)
+    total = samples / rate if samples > 0 else float("inf")
+    semitones = semitones_of(clip)
+    note = ""
+    loop: Optional[Loop] = None
     if clip.warping:
-        start = float(clip.beat_to_sample_time(clip.start_marker)) / rate
-        end = float(clip.beat_to_sample_time(clip.end_marker)) / rate
+        start_marker = float(clip.start_marker)
+        if clip.looping:
+            loop_start, loop_end = float(clip.loop_start), float(clip.loop_end)
+            origin, end_beat = min(start_marker, loop_start), loop_end
+            loop = Loop(start_marker - origin, loop_start - origin, loop_end - origin)
+        else:
+            origin, end_beat = start_marker, float(clip.end_marker)
+        start = float(clip.beat_to_sample_time(origin)) / rate
+        end = float(clip.beat_to_sample_time(end_beat)) / rate
         playrate = 1.0
-        length_beats = float(clip.end_marker - clip.start_marker)
+        length_beats = end_beat - origin
+        if int(clip.warp_mode) == REPITCH and end > start and length_beats > 0:
+            # Re-Pitch: no stretching; the rate is source seconds per real second at this tempo
+            heard_rate = (min(end, total) - max(start, 0.0)) / (length_beats * 60.0 / tempo)
+            semitones = 12.0 * math.log2(heard_rate) if heard_rate > 0 else 0.0
     else:
-        start, end = float(clip.start_marker), float(clip.end_marker)
+        origin = float(clip.start_marker)
+        start, end = origin, float(clip.end_marker)
         playrate = playrate_for(clip)
-        length_beats = (min(end, total) - start) / playrate * tempo / 60.0
-    start = max(0.0, start)
+        tempo, note = unwarped_tempo(clip, tempo, automated, min(end, total) - max(start, 0.0), playrate)
+        length_beats = (min(end, total) - max(start, 0.0)) / playrate * tempo / 60.0
+    first = max(0.0, start)
     end = min(end, total)
-    if end <= start:
+    if end <= first:
         raise ValueError("the clip's markers select no audio")
-    return Region(path, start, end - start, playrate, bool(clip.warping), float(clip.start_marker), length_beats)
+    transpose = int(round(semitones))
+    return Region(path, first, end - first, playrate, bool(clip.warping), origin, length_beats, tempo,
+                  transpose, semitones, loop), note
 
 
-def note_beats(region: Region, clip: Any, start_s: float, end_s: float, tempo: float) -> Tuple[float, float]:
-    """A note's (start, duration) in beats from the MIDI clip's start, from session seconds."""
+def note_beats(region: Region, clip: Any, rate: float, start_s: float, end_s: float) -> Tuple[float, float]:
+    """A note's (start, duration) in piano-clip beats, from session seconds after the converted start."""
     if region.warped:
-        rate = float(clip.sample_rate)
-        b0 = float(clip.sample_to_beat_time((region.start + start_s) * rate)) - region.start_marker
-        b1 = float(clip.sample_to_beat_time((region.start + end_s) * rate)) - region.start_marker
+        b0 = float(clip.sample_to_beat_time((region.start + start_s) * rate)) - region.origin
+        b1 = float(clip.sample_to_beat_time((region.start + end_s) * rate)) - region.origin
     else:
-        b0, b1 = start_s * tempo / 60.0, end_s * tempo / 60.0
+        lead = (region.start - region.origin) / region.playrate  # audio missing before the sample start
+        b0 = (start_s + lead) * region.tempo / 60.0
+        b1 = (end_s + lead) * region.tempo / 60.0
     return b0, max(b1 - b0, 1e-3)
 
 
-def placed_notes(region: Region, clip: Any, document: Dict[str, Any], tempo: float) -> List[Tuple[int, float, float, int]]:
-    """(pitch, start_beat, duration_beats, velocity) for every note inside the clip."""
+def placed_notes(region: Region, clip: Any, document: Dict[str, Any]) -> List[Tuple[int, float, float, int]]:
+    """(pitch, start_beat, duration_beats, velocity) for every note inside the piano clip, transposed
+    to what the producer hears; notes pushed outside MIDI's 0 – 127 are dropped."""
+    rate = clip_sample_rate(clip) if region.warped else 0.0
     result = []
     for note in document.get("notes", []):
-        b0, length = note_beats(region, clip, float(note["start"]), float(note["end"]), tempo)
+        b0, length = note_beats(region, clip, rate, float(note["start"]), float(note["end"]))
         if b0 >= region.length_beats or b0 < -1e-9:
             continue
+        pitch = int(note["pitch"]) + region.transpose
+        if not 0 <= pitch <= 127:
+            continue
         length = min(length, region.length_beats - b0)
-        result.append((int(note["pitch"]), max(0.0, b0), length, int(note["velocity"])))
+        result.append((pitch, max(0.0, b0), length, int(note["velocity"])))
     return result
 
 
-def composer_from_name(name: str) -> Optional[str]:
-    """The clip-name command: ``[p2p]`` (default style) or ``[p2p 7]`` (composer7); None if absent.
+def clip_state(clip: Any) -> Tuple[Any, ...]:
+    """What the placement depends on; compared when the result arrives to catch an edited clip."""
+    return (bool(clip.warping), int(clip.warp_mode), float(clip.start_marker), float(clip.end_marker),
+            bool(clip.looping), float(clip.loop_start), float(clip.loop_end), float(clip.pitch_coarse),
+            float(clip.pitch_fine), str(clip.file_path))
 
-    Returns "" for the default style.
+
+def composer_from_name(name: str, composers: Optional[Sequence[str]] = None) -> Optional[str]:
+    """The clip-name command: ``[p2p]`` (default style) or ``[p2p 7]`` / ``[p2p composer7]``.
+
+    Returns None without a command, "" for the default style, else the composer name. Raises
+    ValueError (with a message) for a command that names no style the bridge has: ``composers`` is
+    what the bridge answered, or None before it answered (any number is accepted then, and the
+    bridge itself answers ``unknown_composer``).
     """
     lowered = name.lower()
     start = lowered.find("[p2p")
@@ -95,9 +224,20 @@ def composer_from_name(name: str) -> Optional[str]:
     if not inner:
         return ""
     digits = inner.replace("composer", "").strip()
-    if digits.isdigit() and 1 <= int(digits) <= COMPOSERS:
-        return "composer%d" % int(digits)
-    return None
+    if not digits.isdigit() or int(digits) < 1:
+        raise ValueError("'[p2p %s]' names no style: use [p2p] or [p2p N]" % inner)
+    composer = "composer%d" % int(digits)
+    if composers is not None and composer not in composers:
+        raise ValueError("the bridge has no %s (it has %s)" % (composer, describe_composers(composers)))
+    return composer
+
+
+def describe_composers(composers: Sequence[str]) -> str:
+    if not composers:
+        return "no styles"
+    if len(composers) > 3:
+        return "%s … %s" % (composers[0], composers[-1])
+    return ", ".join(composers)
 
 
 def strip_command(name: str) -> str:

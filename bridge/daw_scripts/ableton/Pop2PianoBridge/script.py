@@ -1,15 +1,19 @@
 """The Remote Script: triggers, the conversation with the bridge, and the MIDI clip it makes.
 
 Live calls ``update_display`` about ten times a second; that is where the script polls its
-non-blocking UDP socket and the selected clip's name, so Live's UI never waits on it.
+non-blocking UDP socket, the selected clip's name and a bridge it started, so Live's UI never
+waits on it. Live must never see an exception from here: every entry point catches and reports.
 
 Triggers: rename an audio clip to include ``[p2p]`` or ``[p2p 7]`` (composer 7), or send
-``/pop2piano/live/convert_selected [composer]`` to UDP port 9311.
+``/pop2piano/live/convert_selected [composer]`` to the listen port (9311 unless the config moves it).
+
+Runs on the Python each Live embeds: 3.7 (Live 11, 12.0) and 3.11 (12.1+).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import time
@@ -18,21 +22,29 @@ from typing import Any, Dict, List, Optional, Tuple
 import Live
 
 from . import osc
-from .placement import Region, composer_from_name, placed_notes, region_for, strip_command
+from .config import BridgeConfig, load_config, parse_config
+from .launcher import Launcher
+from .placement import (
+    DEFAULT_COMPOSER, Region, clip_state, composer_from_name, describe_composers, liveobj_valid,
+    placed_notes, region_for, strip_command,
+)
 
-BRIDGE = ("127.0.0.1", 9310)
-LISTEN_PORT = 9311
-DEFAULT_COMPOSER = "composer1"
 NO_ANSWER_S = 3.0
-SECRET_ENV = "POP2PIANO_BRIDGE_SECRET"
-NOT_RUNNING = "Pop2Piano: the bridge is not running. Start it with `pop2piano-bridge serve`."
+PREFIX = "Pop2Piano: "
+NOT_RUNNING = ("the bridge is not running: start it with `pop2piano-bridge serve`, or run "
+               "`pop2piano-bridge install ableton` so Live can start it")
+MODEL_UNAVAILABLE = "the bridge has no model: %s"
+TRACK_LIMIT = ("Live's track limit is reached (Live Lite/Intro): delete a track, "
+               "then convert again")
+
+logger = logging.getLogger(__name__)
 
 
 class Pending:
     """A conversion the bridge is working on, and where its MIDI clip will go."""
 
     def __init__(self, clip: Live.Clip.Clip, track: Live.Track.Track, region: Region, composer: str,
-                 name: str, scene: Optional[int], position: float, tempo: float) -> None:
+                 name: str, scene: Optional[int], position: float, span: float, note: str) -> None:
         self.clip = clip
         self.track = track
         self.region = region
@@ -40,40 +52,62 @@ class Pending:
         self.name = name
         self.scene = scene  # Session slot index, or None for an Arrangement clip
         self.position = position  # Arrangement position in beats
-        self.tempo = tempo
+        self.span = span  # the audio clip's length in the Arrangement, beats
+        self.note = note  # what the producer should know about the placement ("" if nothing)
+        self.state = clip_state(clip)
         self.sent = time.monotonic()
         self.accepted = False
+        self.waiting = False  # held until a bridge started from Live answers
+        self.retried = False
+
+    def args(self, job_id: str, listen_port: int, tempo: float) -> List[osc.Arg]:
+        region = self.region
+        return [job_id, region.path, "composer", self.composer, "start", region.start, "duration",
+                region.duration, "playrate", region.playrate, "tempo", float(tempo), "output", "file",
+                "reply_port", listen_port]
 
 
 class Pop2PianoBridge:
     """What Live instantiates; implements the calls Live makes on a control surface."""
 
-    def __init__(self, c_instance: Any, bridge: Tuple[str, int] = BRIDGE, listen_port: int = LISTEN_PORT) -> None:
+    def __init__(self, c_instance: Any, config_dir: Optional[str] = None) -> None:
         self._c = c_instance
-        self._bridge = bridge
         self._jobs: Dict[str, Pending] = {}
         self._counter = 0
         self._sock: Optional[socket.socket] = None
+        self.listen_port = 0
+        self.composers: Optional[List[str]] = None  # what the bridge said; None before it answered
+        self.model_problem = ""
+        self._folder = config_dir or os.path.dirname(os.path.abspath(__file__))
         try:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            sock.setblocking(False)
-            sock.bind(("127.0.0.1", listen_port))
-            self._sock = sock
-            self.listen_port = sock.getsockname()[1]
-        except OSError as exc:
-            self.listen_port = 0
-            self._message("Pop2Piano: cannot listen on UDP %d (%s)" % (listen_port, exc))
+            self.config: BridgeConfig = load_config(self._folder)
+        except Exception as exc:  # never fail Live's load of the script over a config file
+            self.config = parse_config({})
+            self._report("cannot read the config", exc)
+        self.launcher = Launcher(self.config, self._folder)
+        try:
+            self._open_socket()
+            self._ask("/pop2piano/composers")
+        except Exception as exc:  # Live must never see an exception
+            self._report("cannot start", exc)
 
     # -- what Live calls ---------------------------------------------------------------
     def disconnect(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+        try:
+            if self._sock is not None:
+                self._sock.close()
+        except Exception:
+            pass
+        self._sock = None
 
     def update_display(self) -> None:
-        self._poll_clip_command()
-        self._poll_socket()
-        self._check_unanswered()
+        try:
+            self._poll_clip_command()
+            self._poll_socket()
+            self._poll_launcher()
+            self._check_unanswered()
+        except Exception as exc:  # Live must never see an exception
+            self._report("error", exc)
 
     def connect_script_instances(self, instances: Any) -> None:
         pass
@@ -105,58 +139,102 @@ class Pop2PianoBridge:
     def toggle_lock(self) -> None:
         pass
 
+    # -- set-up ------------------------------------------------------------------------
+    def _open_socket(self) -> None:
+        port = self.config.listen_port
+        try:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.setblocking(False)
+            connreset = getattr(socket, "SIO_UDP_CONNRESET", None)  # Windows only
+            if connreset is not None:  # else an ICMP "port unreachable" (no bridge yet) resets reads
+                getattr(sock, "ioctl")(connreset, False)
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            self._message("cannot listen on UDP %d (%s): another program holds it; set listen_port in %s"
+                          % (port, exc, self.config.path or "pop2piano-bridge.json"))
+            return
+        self._sock = sock
+        self.listen_port = sock.getsockname()[1]
+
     # -- triggers ----------------------------------------------------------------------
     def song(self) -> Live.Song.Song:
         song: Live.Song.Song = self._c.song()
         return song
 
-    def convert_selected(self, composer: str = DEFAULT_COMPOSER) -> Optional[str]:
+    def convert_selected(self, composer: str = "") -> Optional[str]:
         """Convert the clip shown in Detail View; returns the job id, or None with a message shown."""
         song = self.song()
         clip = song.view.detail_clip
-        if clip is None or not clip.is_audio_clip:
-            self._message("Pop2Piano: select an audio clip first")
+        if clip is None or not liveobj_valid(clip) or not clip.is_audio_clip:
+            self._message("select an audio clip first")
+            return None
+        if not composer:
+            composer = self.composers[0] if self.composers else DEFAULT_COMPOSER
+        elif self.composers is not None and composer not in self.composers:
+            self._message("the bridge has no %s (it has %s)" % (composer, describe_composers(self.composers)))
             return None
         try:
-            region = region_for(clip, song.tempo)
+            region, note = region_for(clip, float(song.tempo), self._tempo_automated(song))
         except ValueError as exc:
-            self._message("Pop2Piano: %s" % exc)
+            self._message(str(exc))
             return None
-        track, scene, position = self._home_of(clip)
+        track, scene, position, span = self._home_of(clip)
+        name = strip_command(clip.name) or "Audio"
+        pending = Pending(clip, track, region, composer, name, scene, position, span, note)
+        job_id = self._submit(pending)
+        if self.model_problem:
+            self._message(MODEL_UNAVAILABLE % self.model_problem)
+        else:
+            self._message("converting %s (%s)…" % (name, composer))
+        return job_id
+
+    def _submit(self, pending: Pending) -> str:
         self._counter += 1
         job_id = "live-%d-%d" % (int(time.time()) % 100000000, self._counter)
-        name = strip_command(clip.name) or "Audio"
-        self._jobs[job_id] = Pending(clip, track, region, composer, name, scene, position, song.tempo)
-        self._send("/pop2piano/convert", [
-            job_id, region.path, "composer", composer, "start", region.start, "duration", region.duration,
-            "playrate", region.playrate, "tempo", float(song.tempo), "output", "file",
-            "reply_port", self.listen_port,
-        ])
-        self._message("Pop2Piano: converting %s (%s)…" % (name, composer))
+        self._jobs[job_id] = pending
+        pending.sent = time.monotonic()
+        self._send("/pop2piano/convert", pending.args(job_id, self.listen_port, pending.region.tempo))
         return job_id
 
     def _poll_clip_command(self) -> None:
         clip = self.song().view.detail_clip
-        if clip is None or not clip.is_audio_clip:
+        if clip is None or not liveobj_valid(clip) or not clip.is_audio_clip:
             return
-        composer = composer_from_name(clip.name)
+        name = clip.name
+        try:
+            composer = composer_from_name(name, self.composers)
+        except ValueError as exc:
+            clip.name = strip_command(name)  # consume it either way, or it would fire every tick
+            self._message(str(exc))
+            return
         if composer is None:
             return
-        clip.name = strip_command(clip.name)  # consume the command so it fires once
-        self.convert_selected(composer or DEFAULT_COMPOSER)
+        clip.name = strip_command(name)
+        self.convert_selected(composer)
+
+    @staticmethod
+    def _tempo_automated(song: Live.Song.Song) -> bool:
+        """Whether the song tempo has automation (the main track's Song Tempo parameter)."""
+        try:
+            return int(song.master_track.mixer_device.song_tempo.automation_state) != 0
+        except Exception:  # an older or odd set: assume a steady tempo
+            return False
 
     # -- the bridge conversation -------------------------------------------------------
     def _send(self, address: str, args: List[osc.Arg]) -> None:
-        secret = os.environ.get(SECRET_ENV, "")
-        if secret:  # a bridge started with --secret wants it on every request
-            args = list(args) + ["secret", secret]
+        if self.config.secret:  # a bridge started with --secret wants it on every request
+            args = list(args) + ["secret", self.config.secret]
         if self._sock is None:
-            self._message("Pop2Piano: no socket; reload the control surface")
+            self._message("no socket; reload the control surface")
             return
         try:
-            self._sock.sendto(osc.encode(address, args), self._bridge)
+            self._sock.sendto(osc.encode(address, args), (self.config.host, self.config.port))
         except OSError as exc:
-            self._message("Pop2Piano: cannot reach the bridge (%s)" % exc)
+            self._message("cannot reach the bridge (%s)" % exc)
+
+    def _ask(self, address: str) -> None:
+        """A request answered at our socket's port (the source port: no reply_port needed)."""
+        self._send(address, [])
 
     def _poll_socket(self) -> None:
         if self._sock is None:
@@ -176,33 +254,104 @@ class Pop2PianoBridge:
 
     def _handle(self, address: str, args: List[osc.Arg]) -> None:
         if address == "/pop2piano/live/convert_selected":
-            composer = str(args[0]) if args and isinstance(args[0], str) else DEFAULT_COMPOSER
+            composer = str(args[0]) if args and isinstance(args[0], str) else ""
             self.convert_selected(composer)
             return
+        if address == "/pop2piano/pong":
+            self._bridge_answered()
+            return
+        if address == "/pop2piano/composers":
+            self.composers = [str(a) for a in args]
+            self.model_problem = ""
+            return
         job_id = str(args[0]) if args else ""
+        if address == "/pop2piano/error" and job_id == "" and len(args) >= 3:
+            if args[1] == "model_unavailable":
+                self.model_problem = str(args[2])
+                self._message(MODEL_UNAVAILABLE % self.model_problem)
+            return
         pending = self._jobs.get(job_id)
         if pending is None:
             return
         if address == "/pop2piano/accepted":
             pending.accepted = True
         elif address == "/pop2piano/progress" and len(args) >= 3:
-            self._message("Pop2Piano: %s %d%% %s" % (pending.name, int(float(args[1]) * 100), args[2]))
+            self._message("%s %d%% %s" % (pending.name, int(float(args[1]) * 100), args[2]))
         elif address == "/pop2piano/done" and len(args) >= 4:
             del self._jobs[job_id]
             self._finish(pending, str(args[2]))
         elif address == "/pop2piano/error" and len(args) >= 3:
             del self._jobs[job_id]
-            self._message("Pop2Piano: %s: %s" % (pending.name, args[2] if len(args) < 4 else args[3]))
+            self._job_error(pending, str(args[1]), str(args[3]) if len(args) >= 4 else str(args[2]))
         elif address == "/pop2piano/cancelled":
             del self._jobs[job_id]
-            self._message("Pop2Piano: %s cancelled" % pending.name)
+            self._message("%s cancelled" % pending.name)
+
+    def _job_error(self, pending: Pending, code: str, text: str) -> None:
+        if code == "model_unavailable":
+            self.model_problem = text
+            self._message("%s: %s" % (pending.name, MODEL_UNAVAILABLE % text))
+        elif code == "unknown_composer":
+            styles = describe_composers(self.composers) if self.composers else "see `pop2piano-bridge doctor`"
+            self._message("%s: the bridge has no %s (%s)" % (pending.name, pending.composer, styles))
+        else:
+            self._message("%s: %s" % (pending.name, text))
 
     def _check_unanswered(self) -> None:
         now = time.monotonic()
         for job_id, pending in list(self._jobs.items()):
-            if not pending.accepted and now - pending.sent > NO_ANSWER_S:
+            if pending.accepted or pending.waiting or now - pending.sent <= NO_ANSWER_S:
+                continue
+            if pending.retried:
                 del self._jobs[job_id]
                 self._message(NOT_RUNNING)
+                continue
+            if self.launcher.starting:
+                pending.waiting = True
+                continue
+            reason = self.launcher.why_not()
+            if reason:
+                del self._jobs[job_id]
+                self._message("%s (%s)" % (NOT_RUNNING, reason))
+                continue
+            try:
+                self.launcher.start()
+            except (OSError, ValueError) as exc:
+                del self._jobs[job_id]
+                self._message("the bridge command could not be started (%s: %s); run `pop2piano-bridge "
+                              "install ableton`" % (" ".join(self.config.command), exc))
+                continue
+            pending.waiting = True
+            self._message("starting the bridge (%s); the model may take a minute to load…"
+                          % " ".join(self.config.command))
+
+    def _poll_launcher(self) -> None:
+        launcher = self.launcher
+        if not launcher.starting:
+            return
+        failure = launcher.failure()
+        if failure:
+            for job_id, pending in list(self._jobs.items()):
+                if pending.waiting:
+                    del self._jobs[job_id]
+            self._message(failure)
+            return
+        if launcher.ping_due():
+            self._ask("/pop2piano/ping")
+
+    def _bridge_answered(self) -> None:
+        """A pong: a bridge is up. Retry (once, under a new job id) what waited for it."""
+        if self.launcher.starting:
+            self.launcher.answered()
+            self._message("the bridge is running")
+        if self.composers is None:
+            self._ask("/pop2piano/composers")
+        for job_id, pending in list(self._jobs.items()):
+            if pending.waiting:
+                del self._jobs[job_id]
+                pending.waiting = False
+                pending.retried = True
+                self._submit(pending)
 
     # -- the result --------------------------------------------------------------------
     def _finish(self, pending: Pending, notes_path: str) -> None:
@@ -210,53 +359,141 @@ class Pop2PianoBridge:
             with open(notes_path, encoding="utf-8") as handle:
                 document = json.load(handle)
         except (OSError, ValueError) as exc:
-            self._message("Pop2Piano: cannot read %s (%s)" % (notes_path, exc))
+            self._message("cannot read %s (%s)" % (notes_path, exc))
             return
-        notes = placed_notes(pending.region, pending.clip, document, pending.tempo)
+        clip = pending.clip
+        if not liveobj_valid(clip):
+            self._message("%s was deleted while converting; the piano part was not placed" % pending.name)
+            return
+        if clip_state(clip) != pending.state:
+            self._message("%s was changed while converting (warp, markers, loop or pitch); convert it again"
+                          % pending.name)
+            return
+        notes = placed_notes(pending.region, clip, document)
+        label = "%s - %s (piano)" % (pending.name, pending.composer)
         song = self.song()
         song.begin_undo_step()
         try:
-            clip = self._make_clip(pending)
-            clip.name = "%s - %s (piano)" % (pending.name, pending.composer)
-            clip.add_new_notes([
-                Live.Clip.MidiNoteSpecification(pitch=p, start_time=t, duration=d, velocity=float(v))
-                for p, t, d, v in notes
-            ])
+            try:
+                track = self._new_track(pending)
+            except Live.Base.LimitationError:
+                self._message(TRACK_LIMIT)
+                return
+            track.name = label
+            made, note = self._make_clip(pending, track, notes, label)
         finally:
             song.end_undo_step()
-        self._message("Pop2Piano: %d notes on '%s - %s (piano)'" % (len(notes), pending.name, pending.composer))
+        if not liveobj_valid(made):
+            self._message("Live did not create the piano clip on '%s'" % label)
+            return
+        extra = [n for n in (pending.note, note) if n]
+        if pending.region.transpose:
+            extra.append("transposed %+d to the clip's pitch" % pending.region.transpose)
+        self._message("%d notes on '%s'%s" % (len(notes), label, "; " + "; ".join(extra) if extra else ""))
 
-    def _make_clip(self, pending: Pending) -> Live.Clip.Clip:
+    def _new_track(self, pending: Pending) -> Live.Track.Track:
         song = self.song()
         tracks = list(song.tracks)
-        index = tracks.index(pending.track) + 1 if pending.track in tracks else len(tracks)
-        track = song.create_midi_track(index)
-        track.name = "%s - %s (piano)" % (pending.name, pending.composer)
-        length = max(pending.region.length_beats, 0.25)
+        if liveobj_valid(pending.track) and pending.track in tracks:
+            index = tracks.index(pending.track) + 1
+        else:
+            index = len(tracks)  # the audio's track is gone: add at the end
+        track: Live.Track.Track = song.create_midi_track(index)
+        return track
+
+    def _make_clip(self, pending: Pending, track: Live.Track.Track, notes: List[Tuple[int, float, float, int]],
+                   label: str) -> Tuple[Optional[Live.Clip.Clip], str]:
+        """The piano clip, filled; and a note for the producer ("" if none).
+
+        Version differences (API dumps): ``ClipSlot.create_clip`` returns None before 11.3.25 and in
+        12.0.0 – 12.0.4 (the clip is then ``slot.clip``, as Ableton's own scripts read it);
+        ``Track.create_midi_clip`` exists from 12.1.10 and returns None until 12.2 (the clip is then
+        found in ``arrangement_clips`` at its position); before 12.1.10 an Arrangement clip is made in
+        a Session slot and copied with ``duplicate_clip_to_arrangement``.
+        """
+        region = pending.region
+        length = max(region.length_beats, 0.25)
         if pending.scene is not None:
-            target: Live.ClipSlot.ClipSlot = track.clip_slots[pending.scene]
-            made: Live.Clip.Clip = target.create_clip(length)
-            return made
-        if hasattr(track, "create_midi_clip"):  # Live 12
-            arranged: Live.Clip.Clip = track.create_midi_clip(pending.position, length)
-            return arranged
-        # Live 11: make it in a Session slot, copy it to the Arrangement, remove the slot's clip
-        slot: Live.ClipSlot.ClipSlot = track.clip_slots[0]
-        clip = track.duplicate_clip_to_arrangement(slot.create_clip(length), pending.position)
+            slot = track.clip_slots[pending.scene]
+            clip = self._slot_clip(slot, length)
+            self._fill(clip, pending, notes, label)
+            return clip, ""
+        span = max(pending.span, length) if region.loop is not None else length
+        if hasattr(track, "create_midi_clip"):
+            # The stubs say "-> Clip"; the 12.1.10 dump says "-> None" (the clip is made all the same).
+            made: Optional[Live.Clip.Clip] = track.create_midi_clip(pending.position, span)
+            if made is None or not liveobj_valid(made):
+                made = self._arrangement_clip_at(track, pending.position)
+            if made is None:
+                return None, ""
+            self._fill(made, pending, notes, label)
+            return made, ""
+        slot = track.clip_slots[0]  # the new track's slots are empty
+        template = self._slot_clip(slot, length)
+        self._fill(template, pending, notes, label)
+        copy = track.duplicate_clip_to_arrangement(template, pending.position)
         slot.delete_clip()
+        note = ""
+        if region.loop is not None:
+            one_pass = region.loop.loop_end - region.loop.start_marker
+            if pending.span > one_pass + 1e-6:
+                note = ("this Live cannot lengthen an Arrangement clip from a script: the piano clip plays "
+                        "the loop once; drag its right edge to repeat it")
+        return copy, note
+
+    @staticmethod
+    def _slot_clip(slot: Live.ClipSlot.ClipSlot, length: float) -> Live.Clip.Clip:
+        # The stubs say "-> Clip"; the dumps say "-> None" for 11.0 – 11.3.20 and 12.0.0 – 12.0.4.
+        made: Optional[Live.Clip.Clip] = slot.create_clip(length)
+        if made is not None and liveobj_valid(made):
+            return made
+        clip = slot.clip  # create_clip returned None (Live 11.0 – 11.3.20, 12.0.0 – 12.0.4)
+        if clip is None or not liveobj_valid(clip):
+            raise RuntimeError("Live made no clip in the slot")
         return clip
 
-    def _home_of(self, clip: Live.Clip.Clip) -> Tuple[Live.Track.Track, Optional[int], float]:
-        """The clip's track, its Session slot index (None in the Arrangement) and position."""
+    @staticmethod
+    def _arrangement_clip_at(track: Live.Track.Track, position: float) -> Optional[Live.Clip.Clip]:
+        found = [c for c in track.arrangement_clips
+                 if liveobj_valid(c) and c.is_midi_clip and abs(float(c.start_time) - position) < 1e-6]
+        return found[-1] if found else None
+
+    @staticmethod
+    def _fill(clip: Live.Clip.Clip, pending: Pending, notes: List[Tuple[int, float, float, int]], label: str) -> None:
+        """Name, loop like the audio clip, notes."""
+        clip.name = label
+        loop = pending.region.loop
+        if loop is None:
+            clip.looping = False
+        else:
+            clip.looping = True
+            clip.loop_end = loop.loop_end
+            clip.loop_start = loop.loop_start
+            clip.end_marker = loop.loop_end
+            clip.start_marker = loop.start_marker
+        clip.add_new_notes(tuple(
+            Live.Clip.MidiNoteSpecification(pitch=p, start_time=t, duration=d, velocity=float(v))
+            for p, t, d, v in notes
+        ))
+
+    def _home_of(self, clip: Live.Clip.Clip) -> Tuple[Live.Track.Track, Optional[int], float, float]:
+        """The clip's track, its Session slot index (None in the Arrangement), position and span."""
         if clip.is_arrangement_clip:
             parent: Any = clip.canonical_parent
-            return parent, None, float(clip.start_time)
+            start = float(clip.start_time)
+            return parent, None, start, float(clip.end_time) - start
         slot = clip.canonical_parent
         track = slot.canonical_parent
-        return track, list(track.clip_slots).index(slot), 0.0
+        return track, list(track.clip_slots).index(slot), 0.0, 0.0
 
+    # -- messages ----------------------------------------------------------------------
     def _message(self, text: str) -> None:
+        logger.info("%s%s", PREFIX, text)
         try:
-            self._c.show_message(text)
+            self._c.show_message(PREFIX + text)
         except Exception:  # Live must never see an exception from a status message
             pass
+
+    def _report(self, what: str, exc: BaseException) -> None:
+        logger.exception("Pop2Piano: %s", what)
+        self._message("%s: %s: %s (see Live's Log.txt)" % (what, type(exc).__name__, exc))
