@@ -102,7 +102,10 @@ class JobManager:
             old = self._jobs.get(request.job_id)
             if old is not None and old.state in ACTIVE:
                 raise DuplicateId(f"job {request.job_id!r} is already {old.state}")
-            idle = self._running is None and not self._queue  # it starts at once: it does not wait
+            # A running job has finished once its final reply is out (its state changes before
+            # the reply is sent), even if the worker has not picked up the next job yet.
+            running = self._running is not None and self._running.state in ACTIVE
+            idle = not running and not self._queue  # the new job starts at once: it does not wait
             if not idle and len(self._queue) >= self.max_queue:
                 raise Busy(f"{len(self._queue)} jobs are waiting (the limit is {self.max_queue}); try again later")
             job = Job(request.job_id, request, target)
