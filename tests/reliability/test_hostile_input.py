@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from bridge.daemon.limits import BURST, RATE
 from processes import Daemon, Peer
 from pythonosc.osc_message_builder import OscMessageBuilder
 
@@ -61,22 +62,42 @@ def _mutations(rng: random.Random, count: int):
 def test_thousands_of_malformed_datagrams_then_ping(daemon):
     peer = Peer(daemon.port)
     rng = random.Random(1234)
-    sent = 0
+    sent = well_formed = 0
     replies = 0
+    started = time.monotonic()
     try:
         for datagram in _mutations(rng, 3000):
             peer.send_raw(datagram)
             sent += 1
+            well_formed += _parses(datagram)
             if sent % 50 == 0:  # drain, so the socket buffers never overflow
                 replies += _drain(peer)
+        elapsed = time.monotonic() - started
         time.sleep(0.5)
         replies += _drain(peer)
-        assert replies >= sent * 0.99  # every datagram is answered (UDP on loopback: none lost)
+        # Error replies to a flood of malformed datagrams come within the per-peer rate limit; the
+        # well-formed ones among the mutations (a truncation can leave a valid ping) are all answered.
+        assert 0 < replies <= BURST + RATE * (elapsed + 1.0) + well_formed, (replies, well_formed, elapsed)
         peer.send("/pop2piano/ping")
         assert peer.receive(10) == ("/pop2piano/pong", ["0.1.0"])
         assert daemon.proc.poll() is None
     finally:
         peer.close()
+
+
+def _parses(datagram: bytes) -> bool:
+    """Whether the bridge takes this datagram for a well-formed request (always answered)."""
+    from bridge.daemon.server import decode, split_secret
+    from bridge.protocol.messages import ProtocolError, is_reply, parse_request
+
+    try:
+        address, args = decode(datagram)
+        if is_reply(address, args):
+            return False
+        parse_request(address, split_secret(args)[0])
+        return True
+    except ProtocolError:
+        return False
 
 
 def _drain(peer) -> int:
