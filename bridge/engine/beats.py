@@ -11,6 +11,7 @@ steady grid at the session tempo (or 120 BPM) is used and the result says why.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 
@@ -33,12 +34,24 @@ _EDGE_FRAMES = 8  # the clip's first/last ~90 ms: a cut into sound is an onset, 
 _HOP = 512
 
 
-def essentia_available() -> bool:
+def _essentia_standard() -> Any:
+    """``essentia.standard``, imported quietly, or None where essentia is not installed.
+
+    Imported on first use, not at start-up: it takes a second and most commands never track beats.
+    Its import prints an INFO line about classifier models to stderr unless told not to.
+    """
     try:
-        import essentia.standard  # noqa: F401
+        import essentia
     except ImportError:
-        return False
-    return True
+        return None
+    essentia.log.infoActive = False
+    import essentia.standard
+
+    return essentia.standard
+
+
+def essentia_available() -> bool:
+    return _essentia_standard() is not None
 
 
 def default_tracker() -> str:
@@ -68,8 +81,7 @@ def track_beats(samples_44k: np.ndarray, fallback_bpm: float | None = None, trac
 
 
 def _essentia(samples: np.ndarray) -> tuple[float, np.ndarray, str] | str:
-    import essentia.standard as es
-
+    es = _essentia_standard()
     try:
         bpm, beats, _confidence, _estimates, _intervals = es.RhythmExtractor2013(method="multifeature")(
             np.ascontiguousarray(samples, dtype=np.float32)

@@ -11,6 +11,7 @@ settings it does not implement, so callers can fall back to ``generate()``.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -100,6 +101,12 @@ def _new_cache(capacity: int) -> EncoderDecoderCache:
     return EncoderDecoderCache(Cache(layer_class_to_replicate=layer), Cache(layer_class_to_replicate=DynamicLayer))
 
 
+def _cache_keyword(model: Any) -> str:
+    """``cache`` where the model's forward takes it (transformers 5.x renamed ``past_key_values``,
+    which now warns on every call), ``past_key_values`` before that."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
 @torch.inference_mode()
 def greedy(
     model: Any,
@@ -129,12 +136,13 @@ def greedy(
     active = torch.arange(batch)
     tokens = torch.full((batch, 1), start, dtype=torch.long, device=features.device)
     cache = _new_cache(max_length)
+    cache_kwarg = {_cache_keyword(model): cache}
     for length in range(1, max_length):  # ``length`` tokens so far in every active row
         if cancel is not None and cancel.is_set():
             break
         out = model(
-            encoder_outputs=(hidden,), attention_mask=mask, decoder_input_ids=tokens, past_key_values=cache,
-            use_cache=True, return_dict=True,
+            encoder_outputs=(hidden,), attention_mask=mask, decoder_input_ids=tokens, use_cache=True,
+            return_dict=True, **cache_kwarg,
         )
         scores = out.logits[:, -1, :]
         if length < min_length:
