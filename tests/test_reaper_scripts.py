@@ -347,7 +347,7 @@ def test_negative_start_offset_shifts_the_notes(tmp_path):
     (-0.5, True, 1.0, -1),         # halves round away from zero
 ])
 def test_take_pitch_transposes_the_notes_to_what_is_heard(tmp_path, pitch, preserve, rate, expected):
-    out, options = convert_one(tmp_path, {"pitch": pitch, "preserve_pitch": preserve, "playrate": rate, "length": 2.0})
+    out, options = convert_one(tmp_path, {"pitch": pitch, "preserve_pitch": preserve, "playrate": rate, "length": 3.0})
     assert options["playrate"] == rate
     assert [n["pitch"] for n in midi_items(out)[0]["notes"]] == [60 + expected, 64 + expected]
 
@@ -445,7 +445,8 @@ def test_a_bridge_without_model_says_what_to_do(tmp_path, action):
 def auto_start_scenario(tmp_path, **extra):
     pong = {"kind": "lines", "lines": [["/pop2piano/pong", "0.1.0"], ["#exit", 0]]}
     send = {"/pop2piano/ping": {"kind": "needs_serve", "served": pong},
-            "/pop2piano/convert": {"kind": "needs_serve", "served": converted(NOTES)}}
+            "/pop2piano/convert": {"kind": "needs_serve", "served": converted(NOTES)},
+            "/pop2piano/stop": {"kind": "needs_serve", "served": {"kind": "lines", "lines": [["/pop2piano/stopped"]]}}}
     return double(tmp_path, send, **extra)
 
 
@@ -516,7 +517,7 @@ def test_convert_action_inserts_aligned_notes_on_a_new_track(daemon, song_path, 
     out, project = real_convert(tmp_path, daemon.port, song_path)
     assert [t["name"] for t in out["tracks"]] == ["Vocals", "Take 1 - composer1 (piano)", "Bass"]
     [item] = midi_items(out)
-    assert (item["position"], item["length"]) == (10.0, 6.4)
+    assert (item["position"], item["length"]) == (10.0, pytest.approx(6.4))
     assert out["undo"] == ["Pop2Piano: Take 1 - composer1 (piano)"]
     notes_files = glob.glob(str(project / "Pop2Piano" / "*.notes.json"))
     assert len(notes_files) == 1 and os.path.basename(notes_files[0]) == "song - composer1 - 1.50s+8.00s.notes.json"
@@ -549,25 +550,19 @@ def test_windows_host_runs_the_real_bridge(daemon, song_path, tmp_path):
     assert_clean(out)
 
 
-def test_reaper_starts_a_real_bridge_and_converts(model_dir, song_path, tmp_path):
+def test_reaper_starts_a_real_bridge_that_says_what_to_do_without_a_model(song_path, tmp_path):
+    # The real `serve` command line (log file under an awkward resource path, a port of its own),
+    # the real ping and the request sent again; a missing model keeps it fast.
     port = free_port()
-    out, _project = real_convert(tmp_path, port, song_path, command=[sys.executable, WITH_MODEL, model_dir])
-    assert out["messages"] == [], out["console"]
-    assert len(serves(out)) == 1 and len(midi_items(out)[0]["notes"]) > 0
+    out, _project = real_convert(tmp_path, port, song_path, action="choose", user_inputs="1,file",
+                                 command=[sys.executable, WITH_MODEL, str(tmp_path / "no model here")])
+    assert len(serves(out)) == 1 and "started it in the background" in out["console"]
+    [message] = out["messages"]
+    assert "no Pop2Piano model" in message and "no model here" in message and "run this action again" in message
+    assert out["dialogs"] == 0 and midi_items(out) == []
     log_file = tmp_path / f"REAPER {AWKWARD}" / "Data" / "Pop2Piano" / "bridge.log"
     assert "listening on udp://127.0.0.1:%d" % port in log_file.read_text(encoding="utf-8")
     assert_clean(out)
-
-
-def test_real_bridge_without_model_answers_what_to_do(song_path, tmp_path):
-    server = Daemon(str(tmp_path / "no model here"), "--no-live").start()
-    try:
-        out, _project = real_convert(tmp_path, server.port, song_path, action="choose", user_inputs="1,file")
-    finally:
-        server.stop()
-    [message] = out["messages"]
-    assert "no Pop2Piano model" in message and "no model here" in message
-    assert out["dialogs"] == 0 and midi_items(out) == []
 
 
 def test_reapack_index_lists_every_script_and_module():
