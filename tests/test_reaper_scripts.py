@@ -163,7 +163,7 @@ def assert_clean(out) -> None:
 def test_send_gets_the_request_file_intact_on_macos_and_linux(tmp_path, os_name):
     command, log = double(tmp_path, {"*": converted(NOTES)})
     resource = tmp_path / f"REAPER {AWKWARD}"
-    scripts = install(resource, command, port=9411, secret=f"s3cr'et {AWKWARD}")
+    scripts = install(resource, command, port=9411, secret=f"s3cr'et\t\x01 {AWKWARD}")
     audio = f"/music/{AWKWARD}/song.wav"
     out = run(tmp_path, {"os": os_name, "scripts": scripts, "resource_path": str(resource),
                          "project_path": str(tmp_path / f"project {AWKWARD}"),
@@ -174,7 +174,7 @@ def test_send_gets_the_request_file_intact_on_macos_and_linux(tmp_path, os_name)
     data = os.path.join(str(resource), "Data", "Pop2Piano")
     assert call["argv"] == ["send", "--request", os.path.join(data, os.path.basename(call["argv"][2]))]
     assert request["address"] == "/pop2piano/convert" and request["port"] == 9411 and request["host"] == "127.0.0.1"
-    assert request["secret"] == f"s3cr'et {AWKWARD}"
+    assert request["secret"] == f"s3cr'et\t\x01 {AWKWARD}"  # JSON-escaped by the scripts, read back by Python
     assert request["out"] == call["argv"][2].replace(".request.json", ".out.jsonl")
     args = request["args"]
     assert args[1] == audio and args[args.index("out_dir") + 1] == os.path.join(str(tmp_path / f"project {AWKWARD}"),
@@ -436,6 +436,18 @@ def test_a_bridge_without_model_says_what_to_do(tmp_path, action):
     [message] = out["messages"]
     assert "no Pop2Piano model" in message and "huggingface-cli download" in message and "run this action again" in message
     assert out["dialogs"] == 0 and midi_items(out) == []
+
+
+def test_preview_streams_without_inserting_anything(tmp_path):
+    live = {"kind": "lines", "lines": [["/pop2piano/accepted", "$JOB"], ["/pop2piano/done", "$JOB", "", "", 0],
+                                       ["#exit", 0]]}
+    command, log = double(tmp_path, {"*": live})
+    scripts = install(tmp_path / "resource", command)
+    out = run(tmp_path, {"action": "preview", "scripts": scripts, "tracks": [track("Vocals")]})
+    [convert] = requests(log, "/pop2piano/convert")
+    assert convert["args"][convert["args"].index("output") + 1] == "live" and "out_dir" not in convert["args"]
+    assert out["messages"] == [] and midi_items(out) == [] and out["undo"] == []
+    assert_clean(out)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -120,7 +120,8 @@ function bridge.start_job(settings, address, args, id)
   local now = reaper.time_precise()
   id = id or core.job_id("reaper", now, counter, math.random(0, 9999))
   local dir = bridge.data_dir()
-  local job = { id = id, address = address, settings = settings, started_at = now, heard_at = now, seen = 0,
+  local job = { id = id, address = address, settings = settings, started_at = now, heard_at = now,
+    lines = {}, offset = 0, -- complete lines read so far, and where the next one starts in the file
     request_path = core.join(dir, id .. ".request.json"), out_path = core.join(dir, id .. ".out.jsonl") }
   local ok, text = pcall(core.request_json, address, args, settings, job.out_path)
   if not ok then return nil, "Cannot send this to the bridge: " .. tostring(text) end
@@ -136,20 +137,44 @@ function bridge.start_job(settings, address, args, id)
   return job
 end
 
+-- Remove a file now, or retry for a while from the defer loop: on Windows a file the bridge still
+-- has open (it writes "#exit", then closes) cannot be deleted yet.
+local function remove_soon(path)
+  local give_up = reaper.time_precise() + 10
+  local function try()
+    if os.remove(path) or not reaper.file_exists(path) then return end
+    if reaper.time_precise() < give_up then reaper.defer(try) end
+  end
+  try()
+end
+
 -- Both files go whatever happened (the request may hold the secret).
 function bridge.end_job(job)
-  os.remove(job.request_path)
-  os.remove(job.out_path)
+  remove_soon(job.request_path)
+  remove_soon(job.out_path)
+end
+
+-- The lines `send` completed since the last look (a last line without "\n" is still being
+-- written: it is read next time).
+local function new_lines(job)
+  local handle = io.open(job.out_path, "rb")
+  if not handle then return end
+  handle:seek("set", job.offset)
+  local text = handle:read("a") or ""
+  handle:close()
+  local complete = text:match("^.*\n")
+  if not complete then return end
+  job.offset = job.offset + #complete
+  for _, line in ipairs(core.output_lines(complete)) do job.lines[#job.lines + 1] = line end
 end
 
 -- Read what `send` wrote so far. Returns its state, and a message when a deadline passed.
 function bridge.poll_job(job)
   local now = reaper.time_precise()
-  local lines = core.output_lines(read_file(job.out_path) or "")
-  if #lines > job.seen then
-    job.seen, job.heard_at = #lines, now
-  end
-  local state = core.job_state(lines)
+  local before = #job.lines
+  new_lines(job)
+  if #job.lines > before then job.heard_at = now end
+  local state = core.job_state(job.lines)
   if state.finished then return state end
   if not state.started and now - job.started_at > core.STARTED_WITHIN then
     -- The only blocking call of these scripts, and only here: ask the command what it is.
