@@ -447,6 +447,7 @@ def test_preview_streams_without_inserting_anything(tmp_path):
     [convert] = requests(log, "/pop2piano/convert")
     assert convert["args"][convert["args"].index("output") + 1] == "live" and "out_dir" not in convert["args"]
     assert out["messages"] == [] and midi_items(out) == [] and out["undo"] == []
+    assert "played on the bridge's MIDI port" in out["console"]
     assert_clean(out)
 
 

@@ -444,6 +444,8 @@ local function conversion_result(info, request, state, failure, options)
     result.count = count
     bridge.log(string.format("%s: %d notes on a new track%s", info.name, count,
       dropped > 0 and string.format(" (%d left out: beyond MIDI's range once transposed)", dropped) or ""))
+  else
+    bridge.log(info.name .. ": played on the bridge's MIDI port")
   end
   return result
 end
