@@ -1,46 +1,120 @@
--- End to end: the real REAPER action script, on the fake REAPER host, against a real bridge.
--- lua5.4 tests/lua/e2e_reaper.lua PORT AUDIO PROJECT_DIR "BRIDGE COMMAND" [ACTION]
--- Prints what ended up in the project: TRACK, ITEM, NOTE lines, MESSAGE lines, UNDO lines.
+-- Runs real REAPER action scripts on the fake REAPER host and prints what became of the project.
+--   lua5.4 tests/lua/e2e_reaper.lua SCENARIO.json      (from the repository root)
+-- The scenario (JSON, written by tests/test_reaper_scripts.py) says which installed scripts to
+-- run, on which OS, with which tracks, items, tempo map, ExtState and dialog answers. Output: one
+-- JSON object (tracks with their MIDI notes in project seconds, messages, console, every
+-- ExecProcess call, undo points, files left behind, …). Every process the scripts started is
+-- ended before the output is written, whatever happened.
 package.path = "tests/lua/?.lua;" .. package.path
 local fake = require("fake_reaper")
+-- This runner's own JSON codec: loaded apart from the scripts under test (which load theirs).
+local codec = dofile("bridge/daw_scripts/reaper/pop2piano/json.lua")
 
-local port, audio, project_dir, command, action = arg[1], arg[2], arg[3], arg[4], arg[5] or "convert"
-local scripts = "bridge/daw_scripts/reaper/"
-local files = {
+local function read(path)
+  local f = assert(io.open(path, "rb"))
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
+local scenario = codec.decode(read(arg[1]))
+local ACTIONS = {
   convert = "Pop2Piano - Convert selected items to piano.lua",
   choose = "Pop2Piano - Convert selected items to piano (choose composer).lua",
   preview = "Pop2Piano - Preview selected item live.lua",
   stop = "Pop2Piano - Stop live preview.lua",
 }
-local script = scripts .. files[action]
+local actions = scenario.actions or { scenario.action or "convert" }
+local function script_of(action) return scenario.scripts .. "/" .. ACTIONS[action] end
 
-reaper = fake.new({ tempo = 97, project_path = project_dir, resource_path = project_dir .. "/resource",
-  script_path = script, user_inputs = "5,file" })
-reaper.SetExtState("Pop2Piano", "bridge_command", command, true)
-reaper.SetExtState("Pop2Piano", "port", port, true)
-local vocals = reaper._add_track("Vocals")
-reaper._add_track("Bass")
--- A take that starts 1.5 s into the file, plays at 1.25x, placed at 10 s: 8 source seconds.
-reaper._add_audio_item(vocals, { file = audio, source_length = 12.0, position = 10.0, length = 6.4,
-  startoffs = 1.5, playrate = 1.25, name = "Take 1" })
+local answers = scenario.user_inputs
+reaper = fake.new({
+  os = scenario.os,
+  path = scenario.path,
+  windows_programs = scenario.windows_programs,
+  tempo = scenario.tempo,
+  tempo_markers = scenario.tempo_markers,
+  project_path = scenario.project_path,
+  resource_path = scenario.resource_path,
+  script_path = script_of(actions[1]),
+  pid_file = scenario.pid_file,
+  user_inputs = type(answers) == "table" and function()
+    return table.remove(answers, 1)
+  end or answers,
+})
+for key, value in pairs(scenario.extstate or {}) do reaper.SetExtState("Pop2Piano", key, value, true) end
 
-dofile(script)
-reaper._run_deferred(120, function() os.execute("sleep 0.05") end)
+-- {file=, length=} or {section={offs=, len=, reversed=}, parent=<source>}
+local function source_of(spec)
+  if spec.section then
+    return reaper._section_source(source_of(spec.parent), spec.section.offs, spec.section.len, spec.section.reversed)
+  end
+  return reaper._file_source(spec.file, spec.length)
+end
 
-for i, track in ipairs(reaper._project.tracks) do
-  print(string.format("TRACK\t%d\t%s", i, track.name))
-  for _, item in ipairs(track.items) do
-    local take = item.takes[1]
-    if take.midi then
-      print(string.format("ITEM\t%d\t%.9f\t%.9f", i, item.position, item.length))
-      for _, n in ipairs(take.notes) do
-        print(string.format("NOTE\t%d\t%.9f\t%.9f\t%d", n.pitch, reaper._ppq_to_time(take, n.p0),
-          reaper._ppq_to_time(take, n.p1), n.vel))
-      end
-    end
+for _, t in ipairs(scenario.tracks or {}) do
+  local track = reaper._add_track(t.name)
+  for _, it in ipairs(t.items or {}) do
+    it.source = it.source and source_of(it.source) or nil
+    reaper._add_audio_item(track, it)
   end
 end
-for _, m in ipairs(reaper._project.messages) do print("MESSAGE\t" .. m:gsub("\n", " ")) end
-for _, u in ipairs(reaper._project.undo) do print("UNDO\t" .. u) end
-for _, c in ipairs(reaper._project.console) do io.stderr:write(c) end
-for _, e in ipairs(reaper._project.exec or {}) do io.stderr:write("EXEC " .. e.cmd .. "\n") end
+
+local step, pause = scenario.clock_step or 0, scenario.sleep or 0.05
+local ok, err = pcall(function()
+  for _, action in ipairs(actions) do
+    -- each action sees itself as the running script (get_action_context)
+    local script = script_of(action)
+    reaper.get_action_context = function() return false, script, 0, 0, -1, -1, -1 end
+    dofile(script)
+  end
+  reaper._run_deferred(scenario.max_seconds or 120, function()
+    if step > 0 then reaper._advance(step) end
+    os.execute(string.format("sleep %.3f", pause))
+  end)
+end)
+reaper._kill_processes()
+
+local p = reaper._project
+local result = { error = not ok and tostring(err) or codec.null, tracks = {}, messages = p.messages,
+  console = table.concat(p.console), undo = p.undo, edits_outside_undo = p.edits_outside_undo,
+  unknown_keys = p.unknown_keys, exec = {}, dialogs = p.dialogs or 0, last_dialog = p.last_dialog or codec.null,
+  blocking_ms = p.blocking_ms, ui_refresh = p.ui_refresh or 0, undo_depth = p.undo_depth, extstate = {},
+  data_files = {} }
+for i, track in ipairs(p.tracks) do
+  local t = { index = i, name = track.name, items = {} }
+  for _, item in ipairs(track.items) do
+    local take = item.takes[1]
+    local out = { position = item.position, length = item.length, midi = take and take.midi or false,
+      name = take and take.name or "", notes = {} }
+    if take and take.midi then
+      for _, n in ipairs(take.notes) do
+        out.notes[#out.notes + 1] = { pitch = n.pitch, vel = n.vel, t0 = reaper._ppq_to_time(take, n.p0),
+          t1 = reaper._ppq_to_time(take, n.p1), p0 = n.p0, p1 = n.p1 }
+      end
+      out.sorted = take.sorted
+    end
+    t.items[#t.items + 1] = out
+  end
+  result.tracks[#result.tracks + 1] = t
+end
+for _, e in ipairs(p.exec) do
+  result.exec[#result.exec + 1] = { cmd = e.cmd, timeout = e.timeout, blocking = e.blocking, ran = e.ran,
+    argv = e.argv or codec.null, run_argv = e.run_argv or codec.null, window = e.window or codec.null,
+    why = e.why or codec.null }
+end
+for key, e in pairs(p.extstate) do
+  result.extstate[key:gsub("\0", "/")] = { value = e.value, persist = e.persist }
+end
+local data = (scenario.resource_path or "/tmp") .. "/Data/Pop2Piano"
+local listing = io.popen("ls -A " .. fake.sh_quote(data) .. " 2>/dev/null")
+for name in listing:lines() do result.data_files[#result.data_files + 1] = name end
+listing:close()
+for _, list in ipairs({ "messages", "undo", "edits_outside_undo", "unknown_keys", "tracks", "exec", "data_files" }) do
+  codec.array(result[list])
+end
+for _, t in ipairs(result.tracks) do
+  codec.array(t.items)
+  for _, it in ipairs(t.items) do codec.array(it.notes) end
+end
+print(codec.encode(result))

@@ -34,7 +34,7 @@ def build(base: str, version: str) -> str:
         'desc="Pop2Piano: audio items to aligned piano MIDI">',
         "      <metadata>",
         "        <description><![CDATA[Turns selected audio items into piano arrangements with the Pop2Piano "
-        "bridge (pip install pop2piano-bridge; run pop2piano-bridge serve).]]></description>",
+        "bridge (pip install pop2piano-bridge, then pop2piano-bridge install reaper).]]></description>",
         "      </metadata>",
         f'      <version name={quoteattr(version)} author="Pop2Piano Bridge">',
     ]

@@ -1,44 +1,302 @@
--- REAPER side of the Pop2Piano scripts: read items, run `pop2piano-bridge send` in the
--- background, poll its output from a defer loop (REAPER never waits), insert the notes.
+-- REAPER side of the Pop2Piano scripts: read items and settings, run `pop2piano-bridge send
+-- --request FILE` in the background, follow its output from a defer loop (REAPER never waits),
+-- start the bridge when it is not running, insert the notes.
 local core = require("core")
 local json = require("json")
 
 local bridge = {}
-local SECTION = "Pop2Piano"
+local SECTION = core.SECTION
+-- Non-persistent ExtState: when REAPER started a bridge (time_precise), so no second one is
+-- started while it loads, by this action or another one.
+local STARTING_KEY = "bridge_starting_since"
 
--- Settings live in REAPER's ExtState (persisted): bridge command, port, default composer.
+function bridge.log(text)
+  reaper.ShowConsoleMsg("[Pop2Piano] " .. text .. "\n")
+end
+
+local function windows()
+  return core.is_windows(reaper.GetOS())
+end
+
+-- Once per REAPER session (a non-persistent ExtState flag), for notes that would repeat.
+local function first_time(what)
+  local key = "said:" .. what
+  if reaper.GetExtState(SECTION, key) ~= "" then return false end
+  reaper.SetExtState(SECTION, key, "1", false)
+  return true
+end
+
+local function read_file(path)
+  local handle = io.open(path, "rb")
+  if not handle then return nil end
+  local text = handle:read("a")
+  handle:close()
+  return text
+end
+
+local function write_file(path, text)
+  local handle, err = io.open(path, "wb")
+  if not handle then return nil, err end
+  local ok, werr = handle:write(text)
+  handle:close()
+  if not ok then return nil, werr end
+  return true
+end
+
+-- The folder of the running action script: `pop2piano-bridge install reaper` put
+-- pop2piano-bridge.json there (contract §1).
+function bridge.script_dir()
+  local _, path = reaper.get_action_context()
+  return core.dirname(path or "")
+end
+
+-- Settings: defaults < pop2piano-bridge.json < non-empty ExtState (docs/reaper.md).
 function bridge.settings()
-  local function get(key, default)
-    local v = reaper.GetExtState(SECTION, key)
-    if v == nil or v == "" then return default end
-    return v
+  local path = core.join(bridge.script_dir(), core.CONFIG_NAME)
+  local text = read_file(path)
+  local config = nil
+  if text then
+    local ok, value = pcall(json.decode, text)
+    if ok and type(value) == "table" then
+      config = value
+    elseif first_time("config unreadable") then
+      bridge.log(path .. " is not readable JSON (" .. tostring(value) .. "); using the defaults.")
+    end
+  elseif first_time("config missing") then
+    bridge.log("no " .. path .. "; using the defaults (run `pop2piano-bridge install reaper`).")
   end
-  return {
-    command = get("bridge_command", "pop2piano-bridge"),
-    port = tonumber(get("port", tostring(core.DEFAULT_PORT))) or core.DEFAULT_PORT,
-    composer = get("composer", "composer1"),
-    output = get("output", "file"),
-    secret = get("secret", ""),
-  }
+  local ext = {}
+  for _, key in ipairs({ "bridge_command", "port", "secret", "composer", "output" }) do
+    ext[key] = reaper.GetExtState(SECTION, key)
+  end
+  local settings, problems = core.settings(config, ext)
+  for _, problem in ipairs(problems) do
+    if first_time(problem) then bridge.log(problem) end
+  end
+  return settings
 end
 
 function bridge.save_setting(key, value)
   reaper.SetExtState(SECTION, key, tostring(value), true)
 end
 
-function bridge.shell()
-  return reaper.GetOS():match("Win") and "windows" or "posix"
+-- <resource path>/Data/Pop2Piano (created): request and output files, the bridge's log.
+function bridge.data_dir()
+  local folder = core.join(reaper.GetResourcePath(), "Data", "Pop2Piano")
+  reaper.RecursiveCreateDirectory(folder, 0)
+  return folder
 end
 
-local function join(a, b)
-  local sep = bridge.shell() == "windows" and "\\" or "/"
-  if a:sub(-1) == "/" or a:sub(-1) == "\\" then return a .. b end
-  return a .. sep .. b
+function bridge.log_path()
+  return core.join(bridge.data_dir(), "bridge.log")
 end
 
-function bridge.log(text)
-  reaper.ShowConsoleMsg("[Pop2Piano] " .. text .. "\n")
+-- The project's Pop2Piano folder (created), where MIDI and notes files go.
+function bridge.out_dir()
+  local folder = core.join(reaper.GetProjectPath(""), "Pop2Piano")
+  reaper.RecursiveCreateDirectory(folder, 0)
+  return folder
 end
+
+-- Start argv in the background. Returns true, or nil and why.
+function bridge.spawn(argv)
+  local line, why = core.command_line(argv, windows())
+  if not line then return nil, why end
+  -- -2: no wait (and minimised on Windows; the installed Windows command opens no window anyway).
+  if reaper.ExecProcess(line, -2) == nil then
+    return nil, "REAPER could not start it (not found, or not a program)."
+  end
+  return true
+end
+
+---------------------------------------------------------------------------------------------------
+-- One `send --request` run.
+
+local counter = 0
+
+-- Write the request and start `send`. Returns the job, or nil and a message for the producer.
+function bridge.start_job(settings, address, args, id)
+  counter = counter + 1
+  local now = reaper.time_precise()
+  id = id or core.job_id("reaper", now, counter, math.random(0, 9999))
+  local dir = bridge.data_dir()
+  local job = { id = id, address = address, settings = settings, started_at = now, heard_at = now,
+    lines = {}, offset = 0, -- complete lines read so far, and where the next one starts in the file
+    request_path = core.join(dir, id .. ".request.json"), out_path = core.join(dir, id .. ".out.jsonl") }
+  local ok, text = pcall(core.request_json, address, args, settings, job.out_path)
+  if not ok then return nil, "Cannot send this to the bridge: " .. tostring(text) end
+  local written, err = write_file(job.request_path, text)
+  if not written then return nil, "Cannot write " .. job.request_path .. ": " .. tostring(err) end
+  os.remove(job.out_path)
+  job.argv = core.send_argv(settings.command, job.request_path)
+  local started, why = bridge.spawn(job.argv)
+  if not started then
+    bridge.end_job(job)
+    return nil, core.not_started_message(settings.command, why)
+  end
+  return job
+end
+
+-- Remove a file now, or retry for a while from the defer loop: on Windows a file the bridge still
+-- has open (it writes "#exit", then closes) cannot be deleted yet.
+local function remove_soon(path)
+  local give_up = reaper.time_precise() + 10
+  local function try()
+    if os.remove(path) or not reaper.file_exists(path) then return end
+    if reaper.time_precise() < give_up then reaper.defer(try) end
+  end
+  try()
+end
+
+-- Both files go whatever happened (the request may hold the secret).
+function bridge.end_job(job)
+  remove_soon(job.request_path)
+  remove_soon(job.out_path)
+end
+
+-- The lines `send` completed since the last look (a last line without "\n" is still being
+-- written: it is read next time).
+local function new_lines(job)
+  local handle = io.open(job.out_path, "rb")
+  if not handle then return end
+  handle:seek("set", job.offset)
+  local text = handle:read("a") or ""
+  handle:close()
+  local complete = text:match("^.*\n")
+  if not complete then return end
+  job.offset = job.offset + #complete
+  for _, line in ipairs(core.output_lines(complete)) do job.lines[#job.lines + 1] = line end
+end
+
+-- Read what `send` wrote so far. Returns its state, and a message when a deadline passed.
+function bridge.poll_job(job)
+  local now = reaper.time_precise()
+  local before = #job.lines
+  new_lines(job)
+  if #job.lines > before then job.heard_at = now end
+  local state = core.job_state(job.lines)
+  if state.finished then return state end
+  if not state.started and now - job.started_at > core.STARTED_WITHIN then
+    -- The only blocking call of these scripts, and only here: ask the command what it is.
+    local line = core.command_line(core.concat(job.settings.command, { "--version" }), windows())
+    local result = line and reaper.ExecProcess(line, core.DIAGNOSE_MS)
+    return state, core.not_started_message(job.settings.command, core.diagnosis(result))
+  end
+  if state.started and now - job.heard_at > core.SILENT_FOR then
+    return state, core.silent_message(job.what or "waiting for it")
+  end
+  return state
+end
+
+---------------------------------------------------------------------------------------------------
+-- Starting the bridge (contract §5).
+
+-- Make sure a bridge answers pings, starting one if none is coming up. done(true) or
+-- done(false, message), from the defer loop.
+function bridge.ensure_running(settings, done)
+  local now = reaper.time_precise()
+  local since = tonumber(reaper.GetExtState(SECTION, STARTING_KEY))
+  local log_path = bridge.log_path()
+  if since and now >= since and now - since < core.START_WAIT then
+    bridge.log("the bridge is starting (a Pop2Piano action started it); waiting for it to answer…")
+  else
+    local argv = core.serve_argv(settings.command, log_path, settings.port)
+    local ok, why = bridge.spawn(argv)
+    if not ok then
+      done(false, core.not_started_message(settings.command, why))
+      return
+    end
+    since = now
+    reaper.SetExtState(SECTION, STARTING_KEY, string.format("%.3f", now), false)
+    bridge.log("the bridge was not running: started it in the background (log: " .. log_path
+      .. "); waiting for it to answer…")
+  end
+  local function ping()
+    local job, failure = bridge.start_job(settings, "/pop2piano/ping", {})
+    if not job then
+      done(false, failure)
+      return
+    end
+    job.what = "starting"
+    local function tick()
+      local state, late = bridge.poll_job(job)
+      if late then
+        bridge.end_job(job)
+        done(false, late)
+      elseif not state.finished then
+        reaper.defer(tick)
+      else
+        bridge.end_job(job)
+        if core.reply(state, "/pop2piano/pong") then
+          reaper.DeleteExtState(SECTION, STARTING_KEY, false)
+          bridge.log("the bridge answers.")
+          done(true)
+        elseif reaper.time_precise() - since >= core.START_WAIT then
+          reaper.DeleteExtState(SECTION, STARTING_KEY, false)
+          done(false, core.not_running_message(settings.host, settings.port, log_path, true))
+        else
+          reaper.defer(ping) -- each `send` itself waits ~5 s for an answer
+        end
+      end
+    end
+    tick()
+  end
+  ping()
+end
+
+-- Run one request from the defer loop. on_end(state, failure) once: failure is a message when
+-- the request could not be made (the state then says how far it got); on_update(state) while
+-- it runs. A bridge on this machine that is not running is started and the request sent again.
+function bridge.request(settings, address, args, on_end, options)
+  options = options or {}
+  local job, failure = bridge.start_job(settings, address, args, options.id)
+  if not job then
+    on_end(nil, failure)
+    return
+  end
+  job.what = options.what
+  local restarted = false
+  local function tick()
+    local state, late = bridge.poll_job(job)
+    if options.on_update then options.on_update(state) end
+    if late then
+      bridge.end_job(job)
+      on_end(state, late)
+      return
+    end
+    if not state.finished then
+      reaper.defer(tick)
+      return
+    end
+    bridge.end_job(job)
+    if state.not_running and not restarted and options.start ~= false and core.is_loopback(settings.host) then
+      restarted = true
+      bridge.ensure_running(settings, function(ok, why)
+        if not ok then
+          on_end(state, why)
+          return
+        end
+        job, failure = bridge.start_job(settings, address, args, options.id)
+        if not job then
+          on_end(nil, failure)
+          return
+        end
+        job.what = options.what
+        reaper.defer(tick)
+      end)
+      return
+    end
+    if state.not_running then
+      on_end(state, core.not_running_message(settings.host, settings.port, bridge.log_path(), restarted))
+      return
+    end
+    on_end(state, nil)
+  end
+  tick()
+end
+
+---------------------------------------------------------------------------------------------------
+-- Items.
 
 -- Everything the request needs from one item, or nil and why it is skipped.
 function bridge.item_info(item)
@@ -46,25 +304,48 @@ function bridge.item_info(item)
   if not take then return nil, "item has no take" end
   if reaper.TakeIsMIDI(take) then return nil, "item is MIDI, not audio" end
   local source = reaper.GetMediaItemTake_Source(take)
-  local parent = reaper.GetMediaSourceParent(source)
-  if parent then source = parent end -- section or reversed sources: the file is the parent's
-  local path = reaper.GetMediaSourceFileName(source, "")
-  if not path or path == "" then return nil, "item has no source file" end
-  local source_length = reaper.GetMediaSourceLength(source)
+  if not source then return nil, "take has no source" end
+  local source_length, length_is_qn = reaper.GetMediaSourceLength(source)
+  if length_is_qn then return nil, "take's source is beat-based, not audio" end
+  -- Walk from the take's source to the file: every section adds its offset into its parent;
+  -- a reversed block anywhere reverses what is heard.
+  local offset, reversed, node = 0, false, source
+  for _ = 1, 64 do
+    local is_section, offs, _, rev = reaper.PCM_Source_GetSectionInfo(node)
+    if is_section then
+      offset = offset + offs
+      reversed = reversed ~= (rev and true or false)
+    end
+    local parent = reaper.GetMediaSourceParent(node)
+    if not parent then break end
+    node = parent
+  end
+  local path = reaper.GetMediaSourceFileName(node, "")
+  if not path or path == "" then return nil, "take has no source file" end
+  local markers = {}
+  for i = 0, reaper.GetTakeNumStretchMarkers(take) - 1 do
+    local _, pos, srcpos = reaper.GetTakeStretchMarker(take, i)
+    local slope = reaper.GetTakeStretchMarkerSlope and reaper.GetTakeStretchMarkerSlope(take, i) or 0
+    markers[#markers + 1] = { pos = pos, srcpos = srcpos, slope = slope }
+  end
   local position = reaper.GetMediaItemInfo_Value(item, "D_POSITION")
   local _, _, tempo = reaper.TimeMap_GetTimeSigAtTime(0, position)
-  local track = reaper.GetMediaItem_Track(item)
   return {
     item = item,
     take = take,
-    track = track,
+    track = reaper.GetMediaItem_Track(item),
     name = reaper.GetTakeName(take),
     position = position,
     length = reaper.GetMediaItemInfo_Value(item, "D_LENGTH"),
     startoffs = reaper.GetMediaItemTakeInfo_Value(take, "D_STARTOFFS"),
     playrate = reaper.GetMediaItemTakeInfo_Value(take, "D_PLAYRATE"),
+    pitch = reaper.GetMediaItemTakeInfo_Value(take, "D_PITCH"),
+    preserve_pitch = reaper.GetMediaItemTakeInfo_Value(take, "B_PPITCH") ~= 0,
     source_path = path,
     source_length = source_length,
+    section_offset = offset,
+    reversed = reversed,
+    stretch_markers = markers,
     tempo = tempo,
   }
 end
@@ -90,45 +371,11 @@ function bridge.selected_or_warn(what)
   return items
 end
 
--- The project's Pop2Piano folder (created), where MIDI and notes files go.
-function bridge.out_dir()
-  local folder = join(reaper.GetProjectPath(""), "Pop2Piano")
-  reaper.RecursiveCreateDirectory(folder, 0)
-  return folder
-end
-
-local function job_file(job_id)
-  local folder = join(reaper.GetResourcePath(), join("Data", "Pop2Piano"))
-  reaper.RecursiveCreateDirectory(folder, 0)
-  return join(folder, job_id .. ".txt")
-end
-
-local function read_file(path)
-  local handle = io.open(path, "r")
-  if not handle then return "" end
-  local text = handle:read("a")
-  handle:close()
-  return text or ""
-end
-
--- Start `send` with these protocol arguments in the background; returns a job handle.
-function bridge.start(job_id, args, settings)
-  local out_file = job_file(job_id)
-  os.remove(out_file)
-  local line = core.command_line(settings.command, settings.port, args, out_file, bridge.shell(), settings.secret)
-  reaper.ExecProcess(line, -2) -- -2: do not wait, run in the background
-  return { id = job_id, out_file = out_file, started = reaper.time_precise(), last_stage = nil }
-end
-
-function bridge.poll(job)
-  local state = core.parse_output(read_file(job.out_file))
-  if state.finished then os.remove(job.out_file) end
-  return state
-end
-
--- A new track right under the item's track holding a MIDI item with the notes. One undo point.
-function bridge.insert(info, document, composer)
-  local times = core.note_times(document, info.position, info.length)
+-- A new track right under the item's track holding a MIDI item with the notes: one undo point,
+-- and nothing else in the project changes.
+function bridge.insert(info, document, composer, placement)
+  local times, dropped = core.note_times(document, { position = info.position, length = info.length,
+    shift = placement.shift, transpose = placement.transpose })
   reaper.Undo_BeginBlock()
   reaper.PreventUIRefresh(1)
   local index = math.floor(reaper.GetMediaTrackInfo_Value(info.track, "IP_TRACKNUMBER")) -- 1-based → next slot
@@ -139,6 +386,7 @@ function bridge.insert(info, document, composer)
   local item = reaper.CreateNewMIDIItemInProj(track, info.position, info.position + info.length, false)
   local take = reaper.GetActiveTake(item)
   reaper.GetSetMediaItemTakeInfo_String(take, "P_NAME", name, true)
+  -- Ticks from project times through REAPER's own tempo map: right under any tempo changes.
   for _, n in ipairs(times) do
     local p0 = reaper.MIDI_GetPPQPosFromProjTime(take, n.t0)
     local p1 = reaper.MIDI_GetPPQPosFromProjTime(take, n.t1)
@@ -148,97 +396,154 @@ function bridge.insert(info, document, composer)
   reaper.PreventUIRefresh(-1)
   reaper.UpdateArrange()
   reaper.Undo_EndBlock("Pop2Piano: " .. name, -1)
-  return track, item, #times
+  return track, item, #times, dropped
 end
 
-local NOT_RUNNING = "The Pop2Piano bridge is not running (or not at the configured port).\n\n"
-  .. "Start it in a terminal with:\n    pop2piano-bridge serve\n\nthen run this action again."
+local function describe(request)
+  local text = ""
+  if request.transpose ~= 0 then
+    text = string.format(", notes transposed %+d semitones as the take is heard", request.transpose)
+  end
+  if math.abs(request.semitones - request.transpose) > 0.01 then
+    text = text .. string.format(" (the take is %+.2f semitones: notes go to the nearest key)", request.semitones)
+  end
+  if request.shift > core.EPSILON then
+    text = text .. string.format(", the source starts %.3f s into the item", request.shift)
+  end
+  return text
+end
+
+-- What became of one item's conversion. Returns {info, error, count, …}; `stop` when the
+-- remaining items would fail the same way (then `message` is for a message box).
+local function conversion_result(info, request, state, failure, options)
+  if failure then return { info = info, error = failure, stop = true, message = failure } end
+  if state.error then
+    if state.error.code == "model_unavailable" then
+      local message = core.model_unavailable_message(state.error.message)
+      return { info = info, error = state.error.message, stop = true, message = message }
+    end
+    bridge.log(string.format("%s: error %s: %s", info.name, state.error.code, state.error.message))
+    return { info = info, error = state.error.message }
+  end
+  if state.cancelled then return { info = info, error = "cancelled" } end
+  if state.client_error then
+    bridge.log(string.format("%s: %s: %s", info.name, state.client_error.code, state.client_error.message))
+    return { info = info, error = state.client_error.message }
+  end
+  if not state.done then return { info = info, error = "the bridge command ended without a result" } end
+  local result = { info = info, midi = state.done.midi, notes = state.done.notes }
+  if options.output ~= "live" then
+    local text = read_file(state.done.notes)
+    local ok, document = pcall(json.decode, text or "")
+    if not text or not ok then
+      result.error = "could not read " .. tostring(state.done.notes) .. (ok and "" or (": " .. tostring(document)))
+      bridge.log(result.error)
+      return result
+    end
+    local _, _, count, dropped = bridge.insert(info, document, options.composer, request)
+    result.count = count
+    bridge.log(string.format("%s: %d notes on a new track%s", info.name, count,
+      dropped > 0 and string.format(" (%d left out: beyond MIDI's range once transposed)", dropped) or ""))
+  else
+    bridge.log(info.name .. ": played on the bridge's MIDI port")
+  end
+  return result
+end
 
 -- Convert items one after another from a defer loop; `on_done(results)` at the end.
 function bridge.convert_items(items, options, on_done)
   local settings = bridge.settings()
-  local queue, results, counter = {}, {}, 0
+  local queue, results, counter_items = {}, {}, 0
   for _, info in ipairs(items) do queue[#queue + 1] = info end
-  local current, job
 
-  local function finish(result)
-    results[#results + 1] = result
-    current, job = nil, nil
-  end
-
-  local function step()
+  local stopped = false
+  local function next_item()
+    local current = table.remove(queue, 1)
     if not current then
-      current = table.remove(queue, 1)
-      if not current then
-        if on_done then on_done(results) end
-        return
-      end
-      local request, why = core.request_for_item(current)
-      if not request then
-        bridge.log(current.name .. ": " .. why)
-        finish({ info = current, error = why })
-        reaper.defer(step)
-        return
-      end
-      counter = counter + 1
-      local job_id = core.job_id("reaper", reaper.time_precise(), counter)
-      local out_dir = options.output ~= "live" and bridge.out_dir() or nil
-      local args = core.convert_args(job_id, request, { composer = options.composer, output = options.output,
-        out_dir = out_dir })
-      job = bridge.start(job_id, args, settings)
-      bridge.log(string.format("%s: converting with %s (%s)", current.name, options.composer, options.output))
-    end
-    local state = bridge.poll(job)
-    if state.stage ~= job.last_stage then
-      job.last_stage = state.stage
-      bridge.log(string.format("%s: %s %d%%", current.name, state.stage, math.floor(state.fraction * 100 + 0.5)))
-    end
-    if state.not_running then
-      finish({ info = current, error = "not running" })
-      queue = {}
-      reaper.ShowMessageBox(NOT_RUNNING, "Pop2Piano", 0)
-    elseif state.error then
-      bridge.log(current.name .. ": error " .. state.error.code .. ": " .. state.error.message)
-      finish({ info = current, error = state.error.message })
-    elseif state.cancelled then
-      finish({ info = current, error = "cancelled" })
-    elseif state.done and state.finished then
-      local result = { info = current, midi = state.done.midi, notes = state.done.notes }
-      if options.output ~= "live" then
-        local ok, document = pcall(json.decode, read_file(state.done.notes))
-        if ok then
-          local _, _, count = bridge.insert(current, document, options.composer)
-          result.count = count
-          bridge.log(string.format("%s: %d notes on a new track", current.name, count))
-        else
-          result.error = "could not read " .. state.done.notes .. ": " .. tostring(document)
-          bridge.log(result.error)
+      -- One message for every item that got no notes (a stop already had its own).
+      local problems = {}
+      for _, r in ipairs(results) do
+        if r.error and not r.stop and not stopped then
+          problems[#problems + 1] = (r.info.name ~= "" and r.info.name or "an item") .. ": " .. r.error
         end
       end
-      finish(result)
-    elseif state.finished then
-      finish({ info = current, error = "the bridge command ended without a result" })
+      if #problems > 0 then
+        reaper.ShowMessageBox("No notes for:\n" .. table.concat(problems, "\n"), "Pop2Piano", 0)
+      end
+      if on_done then on_done(results) end
+      return
     end
-    reaper.defer(step)
+    local request, why = core.request_for_item(current)
+    if not request then
+      bridge.log(current.name .. ": skipped: " .. why)
+      results[#results + 1] = { info = current, error = why }
+      next_item()
+      return
+    end
+    counter_items = counter_items + 1
+    local job_id = core.job_id("reaper", reaper.time_precise(), counter_items, math.random(0, 9999))
+    local out_dir = options.output ~= "live" and bridge.out_dir() or nil
+    local args = core.convert_args(job_id, request, { composer = options.composer, output = options.output,
+      out_dir = out_dir })
+    bridge.log(string.format("%s: converting with %s (%s)%s", current.name, options.composer, options.output,
+      describe(request)))
+    local last_stage
+    bridge.request(settings, "/pop2piano/convert", args, function(state, failure)
+      local result = conversion_result(current, request, state, failure, options)
+      results[#results + 1] = result
+      if result.stop then
+        bridge.log(current.name .. ": " .. result.message:gsub("\n+", " "))
+        reaper.ShowMessageBox(result.message, "Pop2Piano", 0)
+        queue, stopped = {}, true
+      end
+      next_item()
+    end, {
+      id = job_id,
+      what = "converting " .. current.name,
+      on_update = function(state)
+        if state.started and state.stage ~= last_stage then
+          last_stage = state.stage
+          bridge.log(string.format("%s: %s %d%%", current.name, state.stage, math.floor(state.fraction * 100 + 0.5)))
+        end
+      end,
+    })
   end
 
-  step()
+  next_item()
 end
 
--- Send one message that needs no job (stop, ping); report only a dead bridge.
-function bridge.send_simple(address, settings)
-  settings = settings or bridge.settings()
-  local job = bridge.start(core.job_id("reaper-msg", reaper.time_precise(), 0), { address }, settings)
-  local function step()
-    local state = bridge.poll(job)
-    if state.not_running then
-      reaper.ShowMessageBox(NOT_RUNNING, "Pop2Piano", 0)
-    elseif not state.finished and reaper.time_precise() - job.started < 10 then
-      reaper.defer(step)
+-- The bridge's composers: on_end(list) or on_end(nil) after telling the producer why.
+function bridge.composers(settings, on_end)
+  bridge.request(settings, "/pop2piano/composers", {}, function(state, failure)
+    local message = failure
+    if not message and state.error then
+      message = state.error.code == "model_unavailable" and core.model_unavailable_message(state.error.message)
+        or ("The bridge could not list its composers: " .. state.error.message)
     end
-  end
-  step()
+    local reply = state and core.reply(state, "/pop2piano/composers")
+    if not message and (not reply or #reply < 2) then
+      message = "The bridge did not list its composers"
+        .. (state and state.client_error and (": " .. state.client_error.message) or ".")
+    end
+    if message then
+      reaper.ShowMessageBox(message, "Pop2Piano", 0)
+      on_end(nil)
+      return
+    end
+    on_end({ table.unpack(reply, 2) })
+  end, { what = "asking for its composers" })
 end
 
-bridge.NOT_RUNNING = NOT_RUNNING
+-- Send one message that needs no job (stop). A bridge that is not running is not started for it.
+function bridge.send_simple(address)
+  local settings = bridge.settings()
+  bridge.request(settings, address, {}, function(state, failure)
+    if state and state.not_running then
+      bridge.log("the bridge is not running: nothing to stop.")
+    elseif failure then
+      reaper.ShowMessageBox(failure, "Pop2Piano", 0)
+    end
+  end, { start = false, what = "sending " .. address })
+end
+
 return bridge

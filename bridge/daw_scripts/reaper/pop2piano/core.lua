@@ -1,62 +1,330 @@
--- Pure logic of the REAPER scripts: requests from item data, the bridge's replies, note times.
+-- Pure logic of the REAPER scripts: settings, the command line REAPER runs, the request `send`
+-- reads and the JSON lines it writes, where an item's audio is and where its notes land.
 -- No reaper.* calls here, so it runs (and is tested) under plain Lua 5.4.
+local json = require("json")
+
 local core = {}
 
 core.DEFAULT_PORT = 9310
-core.COMPOSERS = 21
--- DAW item lengths are rounded; the bridge accepts ranges up to 50 ms past the file end.
-core.RANGE_SLACK = 0.04
+core.DEFAULT_HOST = "127.0.0.1"
+core.DEFAULT_COMMAND = { "pop2piano-bridge" }
+-- ExtState section of every setting and flag (docs/reaper.md lists the keys).
+core.SECTION = "Pop2Piano"
+-- Written by `pop2piano-bridge install reaper` beside the action scripts (contract §1).
+core.CONFIG_NAME = "pop2piano-bridge.json"
+-- The DAW side's deadlines (contract §2): `send` writes "#started" as soon as it runs and a line
+-- at least every ~5 s while a job is alive, so silence this long means something is wrong.
+core.STARTED_WITHIN = 15
+core.SILENT_FOR = 30
+-- How long a bridge started from REAPER may take to answer a ping (model loading takes up to ~60 s).
+core.START_WAIT = 90
+-- The one blocking call the scripts make: `<command> --version`, only to explain a command that
+-- did not start.
+core.DIAGNOSE_MS = 5000
+-- Tolerance when comparing positions in seconds (REAPER stores doubles; UI edits round).
+core.EPSILON = 1e-6
 
--- The convert request for one audio item.
--- item: {position, length, startoffs, playrate, source_path, source_length, tempo}
--- Returns {start, duration, playrate, tempo, path} in the bridge's terms:
--- start and duration are seconds of the source file; notes come back in item seconds.
-function core.request_for_item(item)
-  assert(item.source_path and item.source_path ~= "", "the item has no source file")
-  local rate = item.playrate or 1.0
-  if rate <= 0 then rate = 1.0 end
-  local start = math.max(0, item.startoffs or 0)
-  local duration = item.length * rate
-  if item.source_length and item.source_length > 0 then
-    if start >= item.source_length then
-      return nil, "the item starts past the end of its source file (looped item?)"
-    end
-    -- a looped or extended item plays past its source: convert what the source holds
-    duration = math.min(duration, item.source_length - start)
+-- REAPER's GetOS(): "Win32"/"Win64" on Windows; "OSX32", "OSX64", "macOS-arm64", "Other" (and
+-- Linux builds' own strings) elsewhere. Only Windows parses command lines differently.
+function core.is_windows(os_name)
+  return (os_name or ""):match("^Win") ~= nil
+end
+
+-- `base` + `name` with the separator `base` already uses (REAPER gives Windows paths with "\").
+function core.join(base, ...)
+  local sep = (base:find("\\", 1, true) and not base:find("/", 1, true)) and "\\" or "/"
+  local path = base
+  for _, name in ipairs({ ... }) do
+    if path:sub(-1) ~= "/" and path:sub(-1) ~= "\\" then path = path .. sep end
+    path = path .. name
   end
+  return path
+end
+
+-- The folder of a file path, with its trailing separator ("" when there is none).
+function core.dirname(path)
+  return path:match("^(.*[/\\])") or ""
+end
+
+---------------------------------------------------------------------------------------------------
+-- Settings: defaults < pop2piano-bridge.json < non-empty ExtState (contract §1).
+
+local function is_string_list(value)
+  if type(value) ~= "table" or #value == 0 then return false end
+  for i, v in pairs(value) do
+    if math.type(i) ~= "integer" or type(v) ~= "string" or v == "" then return false end
+  end
+  return true
+end
+
+local function valid_port(value)
+  local n = tonumber(value)
+  if n and n == math.floor(n) and n >= 1 and n <= 65535 then return math.tointeger(n) end
+  return nil
+end
+
+-- The ExtState `bridge_command`: a JSON array of strings (the argv prefix), or one program path
+-- (which may contain spaces: it is never split).
+function core.parse_command(text)
+  text = (text or ""):match("^%s*(.-)%s*$")
+  if text == "" then return nil end
+  if text:sub(1, 1) == "[" then
+    local ok, value = pcall(json.decode, text)
+    if ok and is_string_list(value) then return value end
+    return nil, "ExtState bridge_command is not a JSON list of strings: " .. text
+  end
+  return { text }
+end
+
+-- config: the decoded pop2piano-bridge.json (nil when missing/unreadable);
+-- ext: ExtState values by key ("" or nil when unset).
+-- Returns the settings and a list of problems worth a console line.
+function core.settings(config, ext)
+  ext = ext or {}
+  local problems = {}
+  local s = { command = core.DEFAULT_COMMAND, command_from = "default", host = core.DEFAULT_HOST,
+    port = core.DEFAULT_PORT, secret = "", composer = "composer1", output = "file" }
+  if type(config) == "table" then
+    if config.command ~= nil then
+      if is_string_list(config.command) then
+        s.command, s.command_from = config.command, core.CONFIG_NAME
+      else
+        problems[#problems + 1] = core.CONFIG_NAME .. ": \"command\" is not a list of strings; using "
+          .. s.command[1]
+      end
+    end
+    if type(config.host) == "string" and config.host ~= "" then s.host = config.host end
+    if config.port ~= nil then
+      s.port = valid_port(config.port) or s.port
+      if not valid_port(config.port) then problems[#problems + 1] = core.CONFIG_NAME .. ": bad \"port\"" end
+    end
+    if type(config.secret) == "string" then s.secret = config.secret end
+  end
+  if ext.bridge_command and ext.bridge_command ~= "" then
+    local command, why = core.parse_command(ext.bridge_command)
+    if command then
+      s.command, s.command_from = command, "ExtState bridge_command"
+    else
+      problems[#problems + 1] = why
+    end
+  end
+  if ext.port and ext.port ~= "" then
+    if valid_port(ext.port) then s.port = valid_port(ext.port)
+    else problems[#problems + 1] = "ExtState port is not a UDP port: " .. ext.port end
+  end
+  if ext.secret and ext.secret ~= "" then s.secret = ext.secret end
+  if ext.composer and ext.composer ~= "" then s.composer = ext.composer end
+  if ext.output and ext.output ~= "" then s.output = ext.output end
+  return s, problems
+end
+
+function core.is_loopback(host)
+  return host == "127.0.0.1" or host == "localhost" or host == "::1" or (host or ""):match("^127%.") ~= nil
+end
+
+---------------------------------------------------------------------------------------------------
+-- The command line for reaper.ExecProcess. REAPER runs no shell: on macOS/Linux it splits the line
+-- on spaces, groups with ' " or ` (removed) and keeps every other character, backslashes included;
+-- on Windows the line goes to CreateProcess and the program splits it by CommandLineToArgvW's
+-- rules. Wrapping every element in double quotes works for both, as long as no element contains
+-- a double quote (no way to escape one on macOS/Linux) and, on Windows, backslashes right before
+-- the closing quote are doubled (2n backslashes + quote = n backslashes, then the quote ends).
+
+function core.command_line(argv, windows)
+  local parts = {}
+  for i, arg in ipairs(argv) do
+    if arg == "" then return nil, "an empty argument cannot be passed to the bridge command" end
+    if arg:find('"', 1, true) then
+      return nil, "REAPER cannot pass a double quote (\") to a program, and this contains one:\n    " .. arg
+    end
+    -- The program name (first element) is read up to the next quote, backslashes and all.
+    if windows and i > 1 then arg = arg:gsub("(\\+)$", "%1%1") end
+    parts[i] = '"' .. arg .. '"'
+  end
+  return table.concat(parts, " ")
+end
+
+-- How a command is shown to the producer (one line, every element quoted).
+function core.command_text(argv)
+  local parts = {}
+  for i, arg in ipairs(argv) do parts[i] = arg:find("[%s'\"]") and ('"' .. arg .. '"') or arg end
+  return table.concat(parts, " ")
+end
+
+function core.concat(...)
+  local out = {}
+  for _, list in ipairs({ ... }) do
+    for _, v in ipairs(list) do out[#out + 1] = v end
+  end
+  return out
+end
+
+-- The argv that runs `send` for one request file.
+function core.send_argv(command, request_path)
+  return core.concat(command, { "send", "--request", request_path })
+end
+
+-- The argv that starts a bridge in the background (contract §5). The secret is not put on the
+-- command line (it would show in `ps`): a bridge on loopback needs none and ignores one sent.
+function core.serve_argv(command, log_path, port)
+  local argv = core.concat(command, { "serve", "--log-file", log_path })
+  if port and port ~= core.DEFAULT_PORT then
+    argv[#argv + 1] = "--port"
+    argv[#argv + 1] = tostring(port)
+  end
+  return argv
+end
+
+-- The request file `send --request` reads (contract §2), as JSON text.
+function core.request_json(address, args, settings, out_path)
+  return json.encode({ address = address, args = json.array(args or {}), host = settings.host,
+    port = settings.port, secret = settings.secret or "", out = out_path })
+end
+
+---------------------------------------------------------------------------------------------------
+-- `send`'s output: one JSON array per line, "\n"-terminated, flushed after every line.
+
+-- The complete lines of `text`, decoded. A last line without "\n" is being written: skipped.
+-- A line that is not a JSON array becomes {"#unreadable", text} (it still counts as news).
+function core.output_lines(text)
+  local lines = {}
+  for line in (text or ""):gmatch("([^\n]*)\n") do
+    line = line:gsub("\r$", "")
+    if line ~= "" then
+      local ok, value = pcall(json.decode, line)
+      if ok and type(value) == "table" and type(value[1]) == "string" then
+        lines[#lines + 1] = value
+      else
+        lines[#lines + 1] = { "#unreadable", line }
+      end
+    end
+  end
+  return lines
+end
+
+-- What the lines say about a request.
+function core.job_state(lines)
+  local s = { started = false, fraction = 0, stage = "starting", replies = {}, count = #lines }
+  for _, line in ipairs(lines) do
+    local tag = line[1]
+    if tag == "#started" then
+      s.started, s.version = true, line[2]
+    elseif tag == "#alive" then
+      s.stage = tostring(line[2] or s.stage)
+      s.fraction = tonumber(line[3]) or s.fraction
+    elseif tag == "#error" then
+      s.client_error = { code = tostring(line[2]), message = tostring(line[3] or "") }
+    elseif tag == "#exit" then
+      s.exit = tonumber(line[2]) or -1
+    elseif tag == "/pop2piano/accepted" then
+      s.accepted, s.stage = true, "queued"
+    elseif tag == "/pop2piano/progress" then
+      s.fraction = tonumber(line[3]) or s.fraction
+      s.stage = tostring(line[4] or s.stage)
+    elseif tag == "/pop2piano/done" then
+      s.done = { midi = line[3], notes = line[4], count = tonumber(line[5]) or 0 }
+      s.fraction, s.stage = 1, "done"
+    elseif tag == "/pop2piano/error" then
+      s.error = { code = tostring(line[3] or "internal"), message = tostring(line[4] or "") }
+    elseif tag == "/pop2piano/cancelled" then
+      s.cancelled = true
+    elseif tag:sub(1, 1) == "/" then
+      s.replies[#s.replies + 1] = line
+    end
+  end
+  s.finished = s.exit ~= nil
+  s.not_running = s.client_error ~= nil and s.client_error.code == "not_running"
+  return s
+end
+
+-- The first reply with this address, or nil.
+function core.reply(state, address)
+  for _, line in ipairs(state.replies) do
+    if line[1] == address then return line end
+  end
+  return nil
+end
+
+---------------------------------------------------------------------------------------------------
+-- Items: which part of which file a take plays, and where the notes of that part land.
+
+-- Semitones the producer hears the take transposed by: the take's pitch (D_PITCH) plus, when
+-- "preserve pitch" (B_PPITCH) is off, the rate's own shift (12·log2(rate), as on a tape).
+function core.heard_semitones(pitch, playrate, preserve_pitch)
+  local semitones = pitch or 0
+  if not preserve_pitch and playrate and playrate > 0 then
+    semitones = semitones + 12 * math.log(playrate, 2)
+  end
+  return semitones
+end
+
+-- Nearest whole semitone (halves away from zero: +0.5 → +1, −0.5 → −1).
+function core.round_semitones(x)
+  if x >= 0 then return math.floor(x + 0.5) end
+  return -math.floor(-x + 0.5)
+end
+
+-- item: {position, length, startoffs, playrate, pitch, preserve_pitch, source_path, source_length,
+--        section_offset, reversed, stretch_markers = {{pos, srcpos, slope}…}, tempo}
+--   startoffs is in the take source's seconds and may be negative (the item starts with silence);
+--   source_length and section_offset describe the take's source after walking its parents.
+-- Returns the request {path, start, duration, playrate, tempo} (start/duration in seconds of the
+-- file) plus the placement {shift, transpose, semitones} of the notes, or nil and why.
+function core.request_for_item(item)
+  if not item.source_path or item.source_path == "" then return nil, "the item has no source file" end
+  if item.reversed then
+    return nil, "the take plays its source reversed; Pop2Piano converts audio as recorded. Glue the "
+      .. "item first (Item: Glue items) to convert what you hear."
+  end
+  local s = item.startoffs or 0
+  for _, m in ipairs(item.stretch_markers or {}) do
+    -- A marker where it was put (source position = offset + position) stretches nothing.
+    if math.abs(m.srcpos - (s + m.pos)) > core.EPSILON or math.abs(m.slope or 0) > core.EPSILON then
+      return nil, "the take has stretch markers that change its timing; Pop2Piano converts at one "
+        .. "rate. Glue the item first (Item: Glue items), or remove the stretch markers."
+    end
+  end
+  local rate = item.playrate or 1.0
+  if rate <= 0 then return nil, "the take's playback rate is not positive" end
+  local first = math.max(s, 0)                     -- first source second heard
+  local last = s + item.length * rate              -- source second at the item's end
+  if item.source_length and item.source_length > 0 then last = math.min(last, item.source_length) end
+  if item.source_length and item.source_length > 0 and first >= item.source_length - core.EPSILON then
+    return nil, "the item starts past the end of its source (a looped item?)"
+  end
+  if last - first <= core.EPSILON then
+    return nil, "the item holds only the silence before its source starts"
+  end
+  local semitones = core.heard_semitones(item.pitch, rate, item.preserve_pitch)
   return {
     path = item.source_path,
-    start = start,
-    duration = duration,
+    start = (item.section_offset or 0) + first,
+    duration = last - first,
     playrate = rate,
     tempo = item.tempo,
+    -- Source second `first` plays this long after the item starts (the silence before a
+    -- negative start offset, played at the take's rate).
+    shift = (first - s) / rate,
+    semitones = semitones,
+    transpose = core.round_semitones(semitones),
   }
 end
 
--- Quote one argument for the shell that runs it ("posix" or "windows").
-function core.quote(arg, shell)
-  arg = tostring(arg)
-  if shell == "windows" then
-    return '"' .. arg:gsub('"', '""') .. '"'
-  end
-  return "'" .. arg:gsub("'", "'\\''") .. "'"
+local function float(x)
+  return x + 0.0 -- a JSON number with a fraction: the protocol types these slots as floats anyway
 end
 
-local function number_arg(x)
-  return string.format("%.6f", x)
-end
-
--- The argument list of `pop2piano-bridge send /pop2piano/convert ...`.
+-- The arguments of /pop2piano/convert (JSON values: strings stay strings, numbers are numbers).
 function core.convert_args(job_id, request, options)
-  local args = { "/pop2piano/convert", job_id, request.path,
+  local args = { job_id, request.path,
     "composer", options.composer or "composer1",
-    "start", number_arg(request.start),
-    "duration", number_arg(request.duration),
-    "playrate", number_arg(request.playrate),
+    "start", float(request.start),
+    "duration", float(request.duration),
+    "playrate", float(request.playrate),
     "output", options.output or "file" }
   if request.tempo and request.tempo > 0 then
     args[#args + 1] = "tempo"
-    args[#args + 1] = number_arg(request.tempo)
+    args[#args + 1] = float(request.tempo)
   end
   if options.out_dir then
     args[#args + 1] = "out_dir"
@@ -65,94 +333,116 @@ function core.convert_args(job_id, request, options)
   return args
 end
 
--- One shell command line that runs `send`, writes its output to out_file and ends with an
--- "__EXIT__ <status>" line, so a poller knows the command finished and how.
-function core.command_line(bridge_command, port, args, out_file, shell, secret)
-  local parts = { bridge_command, "send", "--port", tostring(port or core.DEFAULT_PORT) }
-  if secret and secret ~= "" then
-    parts[#parts + 1] = "--secret"
-    parts[#parts + 1] = core.quote(secret, shell)
-  end
-  for _, a in ipairs(args) do parts[#parts + 1] = core.quote(a, shell) end
-  local send = table.concat(parts, " ")
-  if shell == "windows" then
-    local out = core.quote(out_file, shell)
-    return 'cmd.exe /V:ON /C "' .. send .. ' > ' .. out .. ' 2>&1 & echo __EXIT__ !ERRORLEVEL! >> ' .. out .. '"'
-  end
-  local script = send .. " > " .. core.quote(out_file, shell) .. " 2>&1; echo \"__EXIT__ $?\" >> "
-    .. core.quote(out_file, shell)
-  return "/bin/sh -c " .. core.quote(script, shell)
-end
-
--- Parse the output `send` wrote so far. Returns a state table:
--- {accepted, fraction, stage, done={midi, notes, count}, error={code, message}, cancelled, exit, not_running}
-function core.parse_output(text)
-  local state = { fraction = 0, stage = "starting" }
-  for line in (text or ""):gmatch("[^\r\n]+") do
-    local fields = {}
-    for field in (line .. "\t"):gmatch("([^\t]*)\t") do fields[#fields + 1] = field end
-    local address = fields[1]
-    if address == "/pop2piano/accepted" then
-      state.accepted = true
-      state.stage = "queued"
-    elseif address == "/pop2piano/progress" then
-      state.fraction = tonumber(fields[3]) or state.fraction
-      state.stage = fields[4] or state.stage
-    elseif address == "/pop2piano/done" then
-      state.done = { midi = fields[3], notes = fields[4], count = tonumber(fields[5]) or 0 }
-      state.fraction, state.stage = 1, "done"
-    elseif address == "/pop2piano/error" then
-      state.error = { code = fields[3] or "internal", message = fields[4] or line }
-    elseif address == "/pop2piano/cancelled" then
-      state.cancelled = true
-    elseif line:match("^__EXIT__") then
-      state.exit = tonumber(line:match("^__EXIT__%s+(%-?%d+)")) or -1
-    elseif line:match("no reply") then
-      state.not_running = true
-    elseif line:match("^pop2piano%-bridge: error:") then
-      state.error = state.error or { code = "client", message = line:gsub("^pop2piano%-bridge: error: ", "") }
-    end
-  end
-  if state.exit and not (state.done or state.error or state.cancelled or state.not_running) then
-    -- the command itself failed (not installed, not on PATH, ...)
-    state.error = { code = "client", message = "the bridge command failed (exit " .. state.exit .. "): "
-      .. ((text or ""):match("^([^\r\n]*)") or "") }
-  end
-  state.finished = state.exit ~= nil
-  return state
-end
-
--- Project times of the notes of a notes document for an item at `position`.
--- Each note: {pitch, start, end, velocity} in item seconds → {pitch, t0, t1, velocity}.
--- Notes are cut at the item's end (`length`), dropped when they start at or after it.
-function core.note_times(document, position, length)
-  local result = {}
+-- Project times of the notes of a notes document (times in seconds from the converted range's
+-- start, at the take's rate). placement: {position, length, shift, transpose}.
+-- Each note → {pitch, t0, t1, velocity}: moved by `shift` and transposed, cut at the item's end,
+-- dropped when it starts at or after the end or leaves MIDI's 0..127 once transposed.
+-- Returns the notes and how many were dropped for their pitch.
+function core.note_times(document, placement)
+  local result, out_of_range = {}, 0
+  local shift, transpose, length = placement.shift or 0, placement.transpose or 0, placement.length
   for _, n in ipairs(document.notes or {}) do
-    local s, e = n.start, n["end"]
+    local s, e = n.start + shift, n["end"] + shift
+    local pitch = math.floor(n.pitch) + transpose
     if s < length and e > s then
-      result[#result + 1] = { pitch = math.floor(n.pitch), t0 = position + s,
-        t1 = position + math.min(e, length), velocity = math.floor(n.velocity) }
+      if pitch < 0 or pitch > 127 then
+        out_of_range = out_of_range + 1
+      else
+        result[#result + 1] = { pitch = pitch, t0 = placement.position + s,
+          t1 = placement.position + math.min(e, length), velocity = math.floor(n.velocity) }
+      end
     end
   end
-  return result
+  return result, out_of_range
 end
 
--- "composer7" from "7", "composer7" or 7; nil when out of range.
-function core.composer_name(value)
-  local n = tonumber(tostring(value):match("^%s*composer(%d+)%s*$") or tostring(value):match("^%s*(%d+)%s*$"))
-  if n and n >= 1 and n <= core.COMPOSERS and n == math.floor(n) then return "composer" .. n end
+---------------------------------------------------------------------------------------------------
+-- Composers, ids, names.
+
+-- The composer the producer typed: a number 1..#composers or one of the names; nil otherwise.
+function core.composer_choice(text, composers)
+  text = tostring(text or ""):match("^%s*(.-)%s*$")
+  local n = tonumber(text)
+  if n then
+    if n == math.floor(n) and n >= 1 and n <= #composers then return composers[math.tointeger(n)] end
+    return nil
+  end
+  for _, name in ipairs(composers) do
+    if name:lower() == text:lower() then return name end
+  end
   return nil
 end
 
--- A job id the bridge accepts: letters, digits and . _ : -
-function core.job_id(prefix, now, counter)
-  return string.format("%s-%d-%d", prefix, math.floor(now * 1000) % 1000000000, counter)
+-- How a composer is offered back in the dialog: its number when it is in the list.
+function core.composer_number(name, composers)
+  for i, c in ipairs(composers) do
+    if c == name then return tostring(i) end
+  end
+  return "1"
+end
+
+-- A job id the bridge accepts (letters, digits and . _ : -), unique enough for file names too.
+function core.job_id(prefix, now, counter, salt)
+  return string.format("%s-%d-%d-%04d", prefix, math.floor(now * 1000) % 1000000000, counter, (salt or 0) % 10000)
 end
 
 -- The name of the new track: "<item name> - composerN (piano)".
 function core.track_name(item_name, composer)
   local name = (item_name and item_name ~= "") and item_name or "Audio"
   return string.format("%s - %s (piano)", name, composer)
+end
+
+---------------------------------------------------------------------------------------------------
+-- What the producer reads when something goes wrong (docs/reaper.md, troubleshooting).
+
+core.INSTALL_HINT = "Install the REAPER scripts from the bridge, so they know where it is:\n"
+  .. "    pop2piano-bridge install reaper\n"
+  .. "(or put the bridge's full path in \"command\" in " .. core.CONFIG_NAME .. " beside the Pop2Piano actions)."
+
+function core.not_started_message(argv, detail)
+  return "The bridge command could not be started:\n    " .. core.command_text(argv) .. "\n"
+    .. (detail and detail ~= "" and (detail .. "\n") or "") .. "\n" .. core.INSTALL_HINT
+end
+
+-- What `<command> --version` run through ExecProcess(…, DIAGNOSE_MS) says about a command whose
+-- `send` wrote nothing. `result` is ExecProcess's return: nil, or "<exit code>\n<output>".
+function core.diagnosis(result)
+  if result == nil then
+    return "REAPER could not run it (not found, or not a program)."
+  end
+  local code, output = tostring(result):match("^(%-?%d+)\n?(.*)$")
+  output = (output or ""):match("^%s*([^\r\n]*)") or ""
+  if code == nil then return "REAPER could not run it." end
+  if tonumber(code) == 0 and output:find("pop2piano", 1, true) then
+    return "It runs (" .. output .. ") but did not answer `send --request`: it may be older than these "
+      .. "scripts; update the bridge, then install the scripts again."
+  end
+  if tonumber(code) == 0 then
+    -- REAPER on Linux forks and execvp()s; when that fails the child exits 0 without a word.
+    return "REAPER could not run it (it printed nothing; a program that cannot be found looks like this)."
+  end
+  return "It ran but failed (exit status " .. code .. (output ~= "" and (": " .. output) or "") .. ")."
+end
+
+function core.silent_message(what)
+  return string.format("The bridge stopped responding while %s (no news for %d s). "
+    .. "Is it still running? Its log: Data/Pop2Piano/bridge.log in REAPER's resource folder "
+    .. "(if REAPER started it).", what, core.SILENT_FOR)
+end
+
+function core.not_running_message(host, port, log_path, started)
+  local text = string.format("The Pop2Piano bridge is not answering at %s:%d.\n\n", host, port)
+  if started then
+    return text .. string.format("REAPER started it, but it did not answer within %d s. Its log:\n    %s",
+      core.START_WAIT, log_path)
+  end
+  return text .. "Start it in a terminal with\n    pop2piano-bridge serve\n(check the port in "
+    .. core.CONFIG_NAME .. " or ExtState \"port\"), then run this action again."
+end
+
+function core.model_unavailable_message(message)
+  return "The bridge is running but has no Pop2Piano model yet:\n\n" .. message
+    .. "\n\nThen run this action again (the bridge retries loading the model on every request)."
 end
 
 return core

@@ -1,0 +1,92 @@
+"""A stand-in for the ``pop2piano-bridge`` CLI in the REAPER script tests (no model, no sockets).
+
+    python bridge_double.py SCENARIO.json send --request FILE | serve … | --version
+
+It behaves as the scenario file says, so the scripts' deadlines, auto-start and placement can be
+tested in seconds: ``send`` reads the request (and deletes it, as the real one does), logs what it
+got, and writes the JSON lines the scenario gives for that address; ``serve`` logs its argv and
+marks the bridge as up after a delay (or fails). Every invocation is appended to the scenario's
+``log`` file as one JSON line: ``{"argv": [...], "request": {...}}``.
+
+send behaviours, by request address (``"*"`` for any):
+  {"kind": "silent"}                 never writes a line (a command that does not start)
+  {"kind": "hang"}                   writes "#started", then nothing
+  {"kind": "lines", "lines": [...], "every": s, "notes": {...}}
+                                     "#started", then each line (every s seconds); a line may use
+                                     "$JOB" (the convert job id) and "$NOTES" (a notes document
+                                     written from "notes" into the request's out_dir)
+  {"kind": "needs_serve", "served": {...}}
+                                     "#error not_running" until ``serve`` ran, then the "served"
+                                     behaviour
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+
+def main() -> int:
+    scenario_path, argv = sys.argv[1], sys.argv[2:]
+    with open(scenario_path, encoding="utf-8") as handle:
+        scenario = json.load(handle)
+
+    def log(entry: dict) -> None:
+        with open(scenario["log"], "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+    if argv[:1] == ["--version"]:
+        log({"argv": argv})
+        print(scenario.get("version_output", "pop2piano-bridge 0.1.0 (double)"))
+        return int(scenario.get("version_status", 0))
+    if argv[:1] == ["serve"]:
+        log({"argv": argv})
+        if scenario.get("serve") == "fail":
+            return 1
+        time.sleep(float(scenario.get("serve_delay", 0)))
+        open(scenario["served_flag"], "w").close()
+        time.sleep(600)  # a daemon: the test's fake REAPER ends it
+        return 0
+    if argv[:2] != ["send", "--request"] or len(argv) != 3:
+        log({"argv": argv, "error": "unexpected arguments"})
+        return 3
+    with open(argv[2], encoding="utf-8") as handle:
+        request = json.load(handle)
+    os.remove(argv[2])
+    log({"argv": argv, "request": request})
+    behaviour = scenario["send"].get(request["address"], scenario["send"].get("*"))
+    if behaviour["kind"] == "needs_serve":
+        if os.path.exists(scenario["served_flag"]):
+            behaviour = behaviour["served"]
+        else:
+            behaviour = {"kind": "lines", "lines": [["#error", "not_running", "no reply (double)"], ["#exit", 2]]}
+    if behaviour["kind"] == "silent":
+        time.sleep(600)
+        return 0
+    with open(request["out"], "w", encoding="utf-8", newline="\n") as out:
+        def emit(line: list) -> None:
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            out.flush()
+
+        emit(["#started", "double"])
+        if behaviour["kind"] == "hang":
+            time.sleep(600)
+            return 0
+        job = request["args"][0] if request["args"] else ""
+        notes_path = ""
+        if "notes" in behaviour:
+            args = request["args"]
+            out_dir = args[args.index("out_dir") + 1]
+            notes_path = os.path.join(out_dir, f"{job}.notes.json")
+            with open(notes_path, "w", encoding="utf-8") as handle:
+                json.dump(behaviour["notes"], handle)
+        for line in behaviour["lines"]:
+            time.sleep(float(behaviour.get("every", 0)))
+            emit([notes_path if v == "$NOTES" else job if v == "$JOB" else v for v in line])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
