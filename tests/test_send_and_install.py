@@ -124,10 +124,13 @@ def test_no_bridge_is_reported_as_not_running(tmp_path):
 
 
 def test_a_bad_request_file_is_one_clear_line(tmp_path):
-    bad = tmp_path / "bad.json"
+    bad = tmp_path / "job7.request.json"
     bad.write_text("{not json", encoding="utf-8")
     result = run("send", "--request", str(bad))
     assert result.returncode == 3 and b"not UTF-8 JSON" in result.stderr and b"Traceback" not in result.stderr
+    # a DAW script waits on X.out.jsonl for X.request.json: it hears of the problem at once
+    got = lines(tmp_path / "job7.out.jsonl")
+    assert got[0][0] == "#started" and got[1][:2] == ["#error", "bad_request"] and got[-1] == ["#exit", 3]
     req, out = request(tmp_path, 9, "/pop2piano/convert", "j", "a.wav", "reply_port", 1.5)
     result = run("send", "--request", str(req))
     assert result.returncode == 3 and lines(out)[1][:2] == ["#error", "bad_request"]

@@ -75,6 +75,11 @@ def send_request(path: str, fallback_secret: str | None = None) -> int:
         request = _read_request(path)
     except ValueError as exc:
         print(f"pop2piano-bridge: error: {exc}", file=sys.stderr)
+        fallback = fallback_out_path(path)
+        if fallback:  # the script waits on that file: tell it there, not after its start-up deadline
+            with contextlib.suppress(OSError), open(fallback, "w", encoding="utf-8", newline="\n") as out:
+                for line in (["#started", __version__], ["#error", "bad_request", str(exc)], ["#exit", EXIT_USAGE]):
+                    out.write(json.dumps(line, ensure_ascii=False) + "\n")
         return EXIT_USAGE
     finally:
         with contextlib.suppress(OSError):
@@ -100,6 +105,13 @@ def send_request(path: str, fallback_secret: str | None = None) -> int:
                         request["secret"] or fallback_secret, request["timeout"], emit, request["heartbeat"])
         emit(["#exit", status])
         return status
+
+
+def fallback_out_path(request_path: str) -> str | None:
+    """Where to report an unreadable request: ``X.request.json`` → ``X.out.jsonl``, the DAW scripts'
+    naming; None for other names (then only stderr hears of it). Pure."""
+    suffix = ".request.json"
+    return request_path[: -len(suffix)] + ".out.jsonl" if request_path.endswith(suffix) else None
 
 
 def follow(address: str, values: list[Any], host: str, port: int, secret: str | None, timeout: float | None,
