@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -54,7 +55,9 @@ def test_convert_action_inserts_aligned_notes_on_a_new_track(daemon, song_path, 
     assert items == [["ITEM", "2", "10.000000000", "6.400000000"]]
     assert [l[1] for l in lines if l[0] == "UNDO"] == ["Pop2Piano: Take 1 - composer1 (piano)"]
     notes_files = glob.glob(str(tmp_path / "Pop2Piano" / "*.notes.json"))
-    assert len(notes_files) == 1 and os.path.basename(notes_files[0]) == "song - composer1 - 1.50s+8.00s.notes.json"
+    assert len(notes_files) == 1 and re.fullmatch(
+        r"song\.wav - composer1 - 1\.50s\+8\.00s - x1\.25 - 97bpm - [0-9a-f]{12}\.notes\.json",
+        os.path.basename(notes_files[0])), notes_files
     doc = json.load(open(notes_files[0], encoding="utf-8"))
     assert doc["source"]["start"] == 1.5 and doc["source"]["playrate"] == 1.25 and doc["tempo"] == 97
     expected = sorted((n["pitch"], 10.0 + n["start"], 10.0 + min(n["end"], 6.4), n["velocity"])
