@@ -91,20 +91,33 @@ def test_different_requests_in_one_folder_never_replace_each_other(peer, song_pa
 def test_a_foreign_file_or_symlink_at_the_name_is_left_alone(peer, song_path, tmp_path):
     first = tmp_path / "first"
     first.mkdir()
-    midi, _notes = _done(peer, "f1", song_path, str(first))
-    name = os.path.basename(midi)  # the name does not depend on the folder
-    foreign, linked = tmp_path / "foreign", tmp_path / "linked"
-    foreign.mkdir()
-    linked.mkdir()
-    (foreign / name).write_bytes(b"the producer's own MIDI")
+    midi, notes = _done(peer, "f1", song_path, str(first))
+    name, notes_name = os.path.basename(midi), os.path.basename(notes)  # names do not depend on the folder
+    folders = {kind: tmp_path / kind for kind in ("foreign", "linked", "saved over", "json linked")}
+    for folder in folders.values():
+        folder.mkdir()
+    (folders["foreign"] / name).write_bytes(b"the producer's own MIDI")  # there before any conversion
     target = tmp_path / "target.mid"
     target.write_bytes(b"what the symlink points to")
-    os.symlink(target, linked / name)
-    for folder in (foreign, linked):
-        got, _ = _done(peer, f"f-{folder.name}", song_path, str(folder))
-        assert os.path.basename(got) == name[:-4] + " (2).mid"
-    assert (foreign / name).read_bytes() == b"the producer's own MIDI"
-    assert os.path.islink(linked / name) and target.read_bytes() == b"what the symlink points to"
+    os.symlink(target, folders["linked"] / name)
+    # After a conversion: the producer's DAW saves its own MIDI over the result (write, then rename),
+    # leaving the bridge's notes JSON beside it …
+    _done(peer, "f2", song_path, str(folders["saved over"]))
+    (folders["saved over"] / "export.tmp").write_bytes(b"exported from the DAW")
+    os.replace(folders["saved over"] / "export.tmp", folders["saved over"] / name)
+    # … or moves the notes JSON to a shared folder and links it back.
+    _done(peer, "f3", song_path, str(folders["json linked"]))
+    shared = tmp_path / "shared.notes.json"
+    os.replace(folders["json linked"] / notes_name, shared)
+    os.symlink(shared, folders["json linked"] / notes_name)
+    shared_json = shared.read_bytes()
+    for kind, folder in folders.items():
+        got, _ = _done(peer, "f-" + kind.replace(" ", "-"), song_path, str(folder))
+        assert os.path.basename(got) == name[:-4] + " (2).mid", kind
+    assert (folders["foreign"] / name).read_bytes() == b"the producer's own MIDI"
+    assert os.path.islink(folders["linked"] / name) and target.read_bytes() == b"what the symlink points to"
+    assert (folders["saved over"] / name).read_bytes() == b"exported from the DAW"
+    assert os.path.islink(folders["json linked"] / notes_name) and shared.read_bytes() == shared_json
 
 
 # -- a full disk, for real ----------------------------------------------------------------------
