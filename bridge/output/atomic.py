@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import logging
 import os
 import secrets
 from collections.abc import Iterator
 from typing import IO
 
 from bridge.errors import BridgeError, IOFailure, NotFound
-
-log = logging.getLogger(__name__)
 
 TEMP_SUFFIX = ".part"
 FILE_MODE = 0o666  # before the umask, as open(…, "w") and every editor use
@@ -120,7 +117,7 @@ def atomic_write(path: str, mode: str = "wb") -> Iterator[IO]:
     folder, name = os.path.split(os.path.abspath(path))
     fd, tmp = create_temp(folder, name)
     try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())

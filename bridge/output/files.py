@@ -95,7 +95,8 @@ def check_target(midi_path: str, overwrite: bool = False) -> Manifest:
     manifest = Manifest.load(os.path.dirname(midi_path))
     for path in (midi_path, notes_path_for(midi_path)):
         if os.path.islink(path):
-            raise BadRequest(f"{path} is a symbolic link; the bridge never writes through one: give the real file's path")
+            raise BadRequest(f"{path} is a symbolic link; the bridge never writes through one: "
+                             "give the real file's path")
         if os.path.lexists(path) and not os.path.isfile(path):
             raise BadRequest(f"{path} exists and is not a file")
         if os.path.lexists(path) and not overwrite and not manifest.owns(os.path.basename(path)):
