@@ -31,7 +31,12 @@ def _parser() -> argparse.ArgumentParser:
 
     convert = sub.add_parser("convert", help="convert an audio file (or a range of it) to piano MIDI")
     convert.add_argument("song", help="audio file: WAV, AIFF, FLAC, OGG/Opus or MP3")
-    convert.add_argument("-o", "--output", required=True, help="MIDI file to write; OUT.notes.json goes beside it")
+    convert.add_argument("-o", "--output", required=True,
+                         help="MIDI file to write; OUT.notes.json goes beside it. An existing file there is "
+                              "replaced only if the bridge wrote it and nobody changed it since")
+    convert.add_argument("--overwrite", action="store_true",
+                         help="replace existing files at OUT.mid / OUT.notes.json even if the bridge did not "
+                              "write them (never a symbolic link)")
     _add_model_args(convert)
     convert.add_argument("--composer", default=DEFAULT_COMPOSER, help="style: composer1 … composer21")
     convert.add_argument("--start", type=float, default=0.0, help="clip start in seconds of the source file")
@@ -109,7 +114,7 @@ def _convert(args: argparse.Namespace) -> int:
     from bridge.engine.audio import probe, resolve_range
     from bridge.engine.types import ClipRequest
     from bridge.errors import BadRequest
-    from bridge.output.files import write_outputs
+    from bridge.output.files import check_target, write_outputs
 
     # Cheap checks first: nobody should wait for the model to learn the path is wrong.
     info = probe(args.song)
@@ -117,6 +122,7 @@ def _convert(args: argparse.Namespace) -> int:
     folder = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(folder):
         raise BadRequest(f"output folder does not exist: {folder}")
+    check_target(args.output, args.overwrite)
 
     from bridge.engine.converter import Converter
 
@@ -125,7 +131,8 @@ def _convert(args: argparse.Namespace) -> int:
     request = ClipRequest(args.song, args.start, args.duration, args.playrate, args.tempo, args.composer)
     with _ProgressBar(enabled=sys.stderr.isatty()) as bar:
         arrangement = converter.convert(request, progress=bar.update)
-    midi_path, notes_path = write_outputs(arrangement, args.output, tempo_map=args.tempo_map)
+    midi_path, notes_path = write_outputs(arrangement, args.output, tempo_map=args.tempo_map,
+                                          overwrite=args.overwrite)
     log.info("wrote %s and %s", midi_path, notes_path)
     print(f"{midi_path}\t{notes_path}\t{len(arrangement.notes)} notes")
     return EXIT_OK

@@ -83,9 +83,15 @@ class Forbidden(BridgeError):
     code = "forbidden"
 
 
+class IOFailure(BridgeError):
+    """The result could not be written: disk full, no permission, a read-only or failing disk."""
+
+    code = "io_error"
+
+
 ERROR_CODES = (
     "bad_request", "bad_range", "unknown_composer", "not_found", "not_audio", "busy", "duplicate_id",
-    "model_unavailable", "midi_unavailable", "forbidden", "cancelled", "internal",
+    "model_unavailable", "midi_unavailable", "forbidden", "io_error", "cancelled", "internal",
 )
 
 
@@ -93,6 +99,6 @@ def error_for(code: str, message: str) -> BridgeError:
     """The error class for a code (errors cross process boundaries as code + message)."""
     classes = {cls.code: cls for cls in (
         BadRequest, NotFound, NotAudio, BadRange, UnknownComposer, ModelUnavailable, Cancelled, Busy, DuplicateId,
-        MidiUnavailable, Forbidden,
+        MidiUnavailable, Forbidden, IOFailure,
     )}
     return classes.get(code, BridgeError)(message)

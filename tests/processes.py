@@ -91,9 +91,10 @@ class Daemon:
     """``pop2piano-bridge serve`` on an ephemeral port; stopped with SIGTERM."""
 
     def __init__(self, model_dir: str, *extra: str, env: dict[str, str] | None = None,
-                 cwd: str | bytes = ROOT) -> None:
+                 cwd: str | bytes = ROOT, umask: int = -1) -> None:
         self.model_dir = model_dir
         self.extra = list(extra)
+        self.umask = umask  # the daemon's umask (-1: this process's)
         self.env = {**os.environ, "HF_HUB_DISABLE_PROGRESS_BARS": "1", **(env or {})}
         self.cwd = cwd
         if cwd != ROOT:  # still this checkout's bridge, whatever the working directory
@@ -106,7 +107,7 @@ class Daemon:
     def start(self, timeout: float = 120.0) -> Daemon:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bridge", "serve", "--model", self.model_dir, "--port", "0", *self.extra],
-            cwd=self.cwd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=self.cwd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, umask=self.umask,
         )
         log_file = self.extra[self.extra.index("--log-file") + 1] if "--log-file" in self.extra else None
         deadline = time.monotonic() + timeout

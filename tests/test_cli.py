@@ -17,10 +17,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCHEMA = json.load(open(os.path.join(ROOT, "docs", "notes.schema.json"), encoding="utf-8"))
 
 
-def run(*args, env=None, timeout=300):
+def run(*args, env=None, timeout=300, umask=-1):
     full_env = {**os.environ, "HF_HUB_DISABLE_PROGRESS_BARS": "1", **(env or {})}
     return subprocess.run([sys.executable, "-m", "bridge", *args], capture_output=True, text=True,
-                          timeout=timeout, env=full_env, cwd=ROOT)
+                          timeout=timeout, env=full_env, cwd=ROOT, umask=umask)
 
 
 def _assert_one_line_error(result, *words):
@@ -124,3 +124,45 @@ def test_doctor_says_what_to_do_when_model_is_missing(tmp_path):
                  env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")})
     assert result.returncode == 1
     assert "huggingface-cli download nobody/no-such-pop2piano" in result.stdout
+
+
+def test_convert_never_replaces_a_file_it_did_not_write(tmp_path, song_path, model_dir):
+    out = tmp_path / "take.mid"
+    out.write_bytes(b"the producer's own MIDI")
+    convert = ("convert", song_path, "-o", str(out), "--model", model_dir, "--duration", "4")
+    _assert_one_line_error(run(*convert), str(out), "not written by the bridge", "--overwrite")
+    assert out.read_bytes() == b"the producer's own MIDI" and sorted(os.listdir(tmp_path)) == ["take.mid"]
+    assert run(*convert, "--overwrite").returncode == 0
+    assert out.read_bytes().startswith(b"MThd")
+    assert run(*convert).returncode == 0  # its own unchanged result: replaced without asking
+    with open(out, "ab") as handle:  # edited since: the producer's again
+        handle.write(b"edit")
+    edited = out.read_bytes()
+    _assert_one_line_error(run(*convert), "changed since", "--overwrite")
+    assert out.read_bytes() == edited
+    notes = tmp_path / "take.notes.json"  # the JSON beside it counts as much as the MIDI file
+    (tmp_path / "other.notes.json").write_text("{}")
+    _assert_one_line_error(run("convert", song_path, "-o", str(tmp_path / "other.mid"), "--model", model_dir),
+                           "other.notes.json", "--overwrite")
+    assert (tmp_path / "other.notes.json").read_text() == "{}" and notes.exists()
+    assert not (tmp_path / "other.mid").exists()
+
+
+def test_convert_never_writes_through_a_symlink(tmp_path, song_path, model_dir):
+    target = tmp_path / "real.mid"
+    target.write_bytes(b"what the link points to")
+    link = tmp_path / "link.mid"
+    os.symlink(target, link)
+    for extra in ((), ("--overwrite",)):
+        _assert_one_line_error(run("convert", song_path, "-o", str(link), "--model", model_dir, *extra),
+                               "symbolic link")
+    assert os.path.islink(link) and target.read_bytes() == b"what the link points to"
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600)])
+def test_output_files_follow_the_umask(tmp_path, song_path, model_dir, umask, mode):
+    out = tmp_path / "take.mid"
+    result = run("convert", song_path, "-o", str(out), "--model", model_dir, "--duration", "4", umask=umask)
+    assert result.returncode == 0, result.stderr
+    for path in (out, tmp_path / "take.notes.json"):
+        assert os.stat(path).st_mode & 0o777 == mode, (path, oct(os.stat(path).st_mode))

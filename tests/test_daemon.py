@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -74,7 +75,9 @@ def test_convert_replies_and_files(peer, song_path):
     assert address == "/pop2piano/done"
     doc = json.load(open(notes_path, encoding="utf-8"))
     assert os.path.dirname(midi_path) == os.path.join(os.path.dirname(song_path), "Pop2Piano")
-    assert os.path.basename(midi_path) == "song - composer2 - 1.00s+8.00s.mid"
+    assert re.fullmatch(r"song\.wav - composer2 - 1\.00s\+8\.00s - 110bpm - [0-9a-f]{12}\.mid",
+                        os.path.basename(midi_path)), midi_path
+    assert notes_path == midi_path[:-len(".mid")] + ".notes.json"
     assert doc["note_count"] == count and doc["tempo"] == 110.0 and doc["midi"]["path"] == midi_path
     # generating progress starts at the first chunk and ends with every chunk done
     assert len(generating) >= 2 and generating[-1][1][1] > 0.99

@@ -26,8 +26,8 @@ from bridge.engine.types import Arrangement, ChunkNotes, ClipRequest, Progress
 from bridge.errors import BadRequest, BridgeError, Busy, Cancelled, DuplicateId, MidiUnavailable, NotFound
 from bridge.jobs.cache import LRU, ContentHasher
 from bridge.jobs.engine import LocalEngine, ProcessEngine
-from bridge.jobs.naming import DEFAULT_FOLDER, free_midi_path, stem_for
-from bridge.output.files import write_outputs
+from bridge.jobs.naming import DEFAULT_FOLDER, OutputRequest
+from bridge.output.files import write_result
 from bridge.output.live import Player, Session
 from bridge.protocol import messages as msg
 from bridge.protocol.messages import Convert, Reply
@@ -221,8 +221,9 @@ class JobManager:
                 session.finish()
             midi_path = notes_path = ""
             if out_dir is not None:
-                stem = stem_for(clip.path, composer, clip.start, clip.duration)
-                midi_path, notes_path = write_outputs(arrangement, free_midi_path(out_dir, stem))
+                name = OutputRequest(os.path.abspath(clip.path), composer, clip.start, clip.duration, clip.playrate,
+                                     clip.tempo, engine=self.engine.info.key)
+                midi_path, notes_path = write_result(arrangement, out_dir, name, label="out_dir")
             job.arrangement, job.midi_path, job.notes_path = arrangement, midi_path, notes_path
             self._finish(job, DONE, msg.done(job.id, midi_path, notes_path, len(playable(arrangement.notes))))
         except Cancelled:

@@ -10,6 +10,7 @@ such a file keeps its note times only when imported by time (or with its tempo m
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 
 import mido
@@ -84,10 +85,19 @@ def _tick_notes(notes: Sequence[Note], ticks) -> list[tuple[int, int, int, int]]
     return result
 
 
+def midi_bytes(
+    notes: Sequence[Note], bpm: float, name: str = "Pop2Piano", tempo_map: TempoMap | None = None
+) -> bytes:
+    """The Standard MIDI File as bytes (results are rendered whole before anything touches the disk)."""
+    buffer = io.BytesIO()
+    build_midi(notes, bpm, name, tempo_map).save(file=buffer)
+    return buffer.getvalue()
+
+
 def write_midi(
     path: str, notes: Sequence[Note], bpm: float, name: str = "Pop2Piano", tempo_map: TempoMap | None = None
 ) -> None:
-    """Write the file atomically."""
-    midi = build_midi(notes, bpm, name, tempo_map)
+    """Write the file atomically (replacing ``path``: for callers that own it; results use bridge.output.files)."""
+    data = midi_bytes(notes, bpm, name, tempo_map)
     with atomic_write(path, "wb") as handle:
-        midi.save(file=handle)
+        handle.write(data)

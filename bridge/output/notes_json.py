@@ -14,7 +14,7 @@ from bridge import __version__
 from bridge.engine.notes import playable
 from bridge.engine.timing import tempo_to_midi
 from bridge.engine.types import Arrangement
-from bridge.output.atomic import atomic_write
+from bridge.jobs.naming import NOTES_SUFFIX
 from bridge.output.midi_file import TICKS_PER_BEAT
 
 SCHEMA_ID = "pop2piano-bridge/notes"
@@ -24,7 +24,7 @@ SCHEMA_VERSION = 1
 def notes_path_for(midi_path: str) -> str:
     """``OUT.mid`` → ``OUT.notes.json`` (same folder, same stem)."""
     stem, _ext = os.path.splitext(midi_path)
-    return stem + ".notes.json"
+    return stem + NOTES_SUFFIX
 
 
 def to_document(arrangement: Arrangement, midi_path: str | None = None, tempo_map: bool = False) -> dict[str, Any]:
@@ -58,11 +58,6 @@ def to_document(arrangement: Arrangement, midi_path: str | None = None, tempo_ma
     }
 
 
-def write_notes_json(
-    path: str, arrangement: Arrangement, midi_path: str | None = None, tempo_map: bool = False
-) -> None:
-    """Write the document atomically."""
-    document = to_document(arrangement, midi_path, tempo_map)
-    with atomic_write(path, "w") as handle:
-        json.dump(document, handle, indent=1)
-        handle.write("\n")
+def notes_json_bytes(arrangement: Arrangement, midi_path: str | None = None, tempo_map: bool = False) -> bytes:
+    """The document as UTF-8 bytes, one-space indented, ending with a newline."""
+    return (json.dumps(to_document(arrangement, midi_path, tempo_map), indent=1) + "\n").encode("utf-8")
