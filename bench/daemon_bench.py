@@ -85,7 +85,7 @@ def bench_ping(model: str, song: str) -> None:
 def bench_live(model: str, song: str) -> None:
     from bridge.engine.types import ClipRequest, Note
     from bridge.errors import Cancelled
-    from bridge.jobs.engine import EngineSettings, ProcessEngine
+    from bridge.jobs.inference import EngineSettings, ProcessEngine
     from bridge.output.live import Player, open_port
 
     jack = Jack()

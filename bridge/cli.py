@@ -17,7 +17,7 @@ from bridge.engine.model import DEFAULT_MODEL
 from bridge.engine.types import DEFAULT_COMPOSER
 from bridge.errors import BridgeError
 from bridge.hosts import HOSTS
-from bridge.protocol.messages import DEFAULT_LISTEN_PORT, DEFAULT_PORT
+from bridge.protocol import DEFAULT_LISTEN_PORT, DEFAULT_PORT
 
 log = logging.getLogger("bridge.cli")
 

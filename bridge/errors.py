@@ -78,7 +78,7 @@ class MidiUnavailable(BridgeError):
 
 
 class Forbidden(BridgeError):
-    """The request lacks the shared secret the daemon was started with, or asks for a path it may not use."""
+    """The request lacks the shared secret the daemon was started with."""
 
     code = "forbidden"
 
@@ -89,16 +89,25 @@ class IOFailure(BridgeError):
     code = "io_error"
 
 
-ERROR_CODES = (
-    "bad_request", "bad_range", "unknown_composer", "not_found", "not_audio", "busy", "duplicate_id",
-    "model_unavailable", "midi_unavailable", "forbidden", "io_error", "cancelled", "internal",
-)
+class ProtocolError(BadRequest):
+    """A request that is not valid OSC API v1; ``job_id`` is set when one could be read."""
+
+    def __init__(self, message: str, job_id: str = "") -> None:
+        super().__init__(message)
+        self.job_id = job_id
+
+
+def _codes() -> dict[str, type[BridgeError]]:
+    """Every error class by its code (the first class to claim a code keeps it)."""
+    found: dict[str, type[BridgeError]] = {}
+    pending: list[type[BridgeError]] = [BridgeError]
+    while pending:
+        cls = pending.pop(0)
+        found.setdefault(cls.code, cls)
+        pending.extend(cls.__subclasses__())
+    return found
 
 
 def error_for(code: str, message: str) -> BridgeError:
-    """The error class for a code (errors cross process boundaries as code + message)."""
-    classes = {cls.code: cls for cls in (
-        BadRequest, NotFound, NotAudio, BadRange, UnknownComposer, ModelUnavailable, Cancelled, Busy, DuplicateId,
-        MidiUnavailable, Forbidden, IOFailure,
-    )}
-    return classes.get(code, BridgeError)(message)
+    """The error for a code (errors cross process boundaries as code + message); unknown: internal."""
+    return _codes().get(code, BridgeError)(message)

@@ -25,7 +25,7 @@ from typing import Any
 
 from bridge import __version__
 from bridge.errors import BadRequest, NotFound
-from bridge.protocol.messages import DEFAULT_LISTEN_PORT, DEFAULT_PORT
+from bridge.protocol import DEFAULT_LISTEN_PORT, DEFAULT_PORT
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from pythonosc.osc_message import OscMessage
 
-from bridge.daemon.server import grow_receive_buffer
+from bridge.daemon.udp import grow_receive_buffer
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -63,7 +63,7 @@ def test_nan_samples_become_silence(tmp_path):
 
 
 def test_beats_fall_back_to_a_grid_on_silence_and_short_clips():
-    silent = track_beats(np.zeros(SR * 4, np.float32), fallback_bpm=90.0)
+    silent = track_beats(np.zeros(SR * 4, np.float32), grid_bpm=90.0)
     assert silent.tracker == "fixed-grid" and silent.bpm == 90.0 and "silent" in silent.note
     assert np.allclose(np.diff(silent.times), 60 / 90)
     short = track_beats(audio_fixtures.clicks(0.6, SR))

@@ -124,5 +124,5 @@ def test_noise_gets_no_librosa_beats():
     from bridge.engine.beats import track_beats
 
     noise = np.random.default_rng(0).normal(0, 0.1, 44100 * 8).astype(np.float32)
-    result = track_beats(noise, fallback_bpm=100.0, tracker="librosa")
+    result = track_beats(noise, grid_bpm=100.0, tracker="librosa")
     assert result.tracker == "fixed-grid" and "pulse" in result.note

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.client import type_args
-from bridge.daemon.server import decode, encode
-from bridge.protocol.messages import (
+from bridge.daemon.client import type_args
+from bridge.protocol import decode, encode
+from bridge.protocol import (
     Cancel, Composers, Convert, Ping, Play, ProtocolError, Status, Stop, parse_request,
 )
 

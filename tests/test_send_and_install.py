@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.client import type_args, type_values
+from bridge.daemon.client import type_args, type_values
 from bridge.hosts import CONFIG_NAME, HOSTS, install, installed_state, package_files
 from processes import ROOT, Daemon
 

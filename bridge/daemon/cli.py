@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from bridge import __version__
 from bridge.errors import BadRequest, MidiUnavailable, ModelUnavailable
-from bridge.protocol.messages import DEFAULT_PORT
+from bridge.protocol import DEFAULT_PORT
 
 log = logging.getLogger("bridge.daemon")
 
@@ -77,7 +77,7 @@ def _is_loopback(host: str) -> bool:
 
 def _serve(args: argparse.Namespace) -> int:
     from bridge.daemon.server import OscServer
-    from bridge.jobs.engine import EngineSettings, LocalEngine, ProcessEngine
+    from bridge.jobs.inference import EngineSettings, LocalEngine, ProcessEngine
     from bridge.jobs.manager import JobManager, Limits
     from bridge.output.live import port_player
 
@@ -107,13 +107,13 @@ def _serve(args: argparse.Namespace) -> int:
         server.close()
         raise
     live = None if args.no_live else (lambda: port_player(args.midi_port_name, args.midi_api))
-    manager = JobManager(engine, server.send, live=live, max_queue=args.queue,
+    manager = JobManager(engine, server, live=live, max_queue=args.queue,
                          limits=Limits(args.max_file_mb * 1e6, args.max_minutes * 60))
     server.attach(manager)
     live_state = "off"
     if live is not None:
         try:
-            manager._live()  # open the port now, so the DAW can route it before the first job
+            manager.open_live()
             live_state = f"port {args.midi_port_name!r}"
         except MidiUnavailable as exc:
             live_state = f"unavailable ({exc.message})"

@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bridge import __version__
-from bridge.client import HEARTBEAT_S, Alive, Lost, LostResult, NotRunning, exchange, type_args, type_values
-from bridge.protocol.messages import DEFAULT_PORT, PREFIX
+from bridge.daemon.client import HEARTBEAT_S, Alive, Lost, LostResult, NotRunning, exchange, type_args, type_values
+from bridge.protocol import DEFAULT_PORT, PREFIX
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,10 @@
-"""OSC over UDP: translate datagrams into :class:`JobManager` calls and replies back into datagrams.
+"""OSC over UDP: datagrams in, job-manager calls, job events and replies back out as datagrams.
 
 Replies go to the sender's IP, at the request's ``reply_port`` if it gave one, else the
 datagram's source port. A malformed datagram gets ``/pop2piano/error "" bad_request`` (within a
 per-peer rate limit); a datagram shaped like one of the bridge's own replies gets nothing;
-nothing a client sends can stop the loop.
+nothing a client sends can stop the loop. The protocol itself (codec, requests, replies) is
+:mod:`bridge.protocol`; this module is transport and translation only.
 """
 
 from __future__ import annotations
@@ -12,92 +13,46 @@ import hmac
 import logging
 import socket
 import threading
+from collections.abc import Callable
 from typing import Any
-
-from pythonosc.osc_bundle import OscBundle
-from pythonosc.osc_message import OscMessage
-from pythonosc.osc_message_builder import OscMessageBuilder
 
 from bridge import __version__
 from bridge.daemon.limits import PeerLimiter
-from bridge.errors import BridgeError, Forbidden
+from bridge.daemon.udp import grow_receive_buffer
+from bridge.errors import BridgeError, Forbidden, ProtocolError
+from bridge.jobs.api import JobAccepted, JobCancelled, JobDone, JobEvent, JobFailed, JobProgress, JobRequest
 from bridge.jobs.manager import JobManager
-from bridge.protocol import messages as msg
-from bridge.protocol.messages import (
-    DEFAULT_PORT, Cancel, Composers, Convert, Ping, Play, ProtocolError, Reply, Request, Status, Stop, is_reply,
-    parse_request,
+from bridge.protocol import (
+    DEFAULT_PORT, MAX_DATAGRAM, Cancel, Composers, Convert, Ping, Play, Reply, Request, Status, Stop, decode, encode,
+    is_reply, parse_request, split_secret,
 )
+from bridge.protocol import replies
 
 log = logging.getLogger(__name__)
 
-MAX_DATAGRAM = 65535
 Address = tuple[str, int]
+FORBIDDEN = "this bridge needs its shared secret on every request"
 
 
-def encode(reply: Reply) -> bytes:
-    """An OSC message datagram: ints as i, floats as f, strings as s. Total: any reply can be sent.
-
-    A string that is not valid Unicode text (a file name in a foreign encoding, decoded with
-    surrogate escapes) or holds a NUL goes out with those characters escaped: a reply that
-    cannot be encoded must never be dropped or garbled, or its client waits forever.
-    """
-    address, args = reply
-    builder = OscMessageBuilder(address=address)
-    for arg in args:
-        if isinstance(arg, bool) or not isinstance(arg, (int, float, str)):
-            arg = str(arg)
-        if isinstance(arg, str):
-            arg = sendable(arg)
-        kind = "i" if isinstance(arg, int) else "f" if isinstance(arg, float) else "s"
-        builder.add_arg(arg, kind)
-    return builder.build().dgram
+def job_request(request: Convert) -> JobRequest:
+    """The protocol's convert request as the job core's plain request. Pure."""
+    return JobRequest(request.job_id, request.audio_path, request.composer, request.start, request.duration,
+                      request.playrate, request.tempo, request.output, request.out_dir)
 
 
-def sendable(text: str) -> str:
-    """``text`` as an OSC string can carry it: unencodable characters and NULs (OSC strings end at
-    the first NUL, so one inside would corrupt the rest of the message) escaped as ``\\x…``. Pure."""
-    text = text.replace("\x00", "\\x00")
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def decode(datagram: bytes) -> tuple[str, list[Any]]:
-    """Datagram → (address, args); raises :class:`ProtocolError` for anything but one OSC message."""
-    if OscBundle.dgram_is_bundle(datagram):
-        raise ProtocolError("OSC bundles are not supported: send one message per datagram")
-    try:
-        message = OscMessage(datagram)
-    except Exception as exc:  # python-osc raises ParseError, but also IndexError & co. on garbage
-        raise ProtocolError(f"not an OSC message ({type(exc).__name__})") from None
-    return message.address, list(message.params)
-
-
-def split_secret(args: list[Any]) -> tuple[list[Any], str | None]:
-    """Remove a trailing ``"secret", <value>`` pair (allowed on every request). Pure."""
-    if len(args) >= 2 and args[-2] == "secret" and isinstance(args[-1], str):
-        return args[:-2], args[-1]
-    return args, None
-
-
-# A burst of requests (a script sending many at once) lands in the socket's receive buffer
-# while the reading thread is busy; Linux's default 208 KiB holds ~200 small datagrams and
-# drops the rest silently (measured: 4 clients × 60 requests lost pings and converts).
-RECEIVE_BUFFER = 4 * 1024 * 1024
-
-
-def grow_receive_buffer(sock: socket.socket, wanted: int = RECEIVE_BUFFER) -> int:
-    """Ask for a bigger receive buffer, halving until the OS accepts; return what it gives."""
-    size = wanted
-    while size >= 65536:
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
-            break
-        except OSError:  # macOS refuses sizes above kern.ipc.maxsockbuf
-            size //= 2
-    return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+def reply_for(event: JobEvent) -> Reply:
+    """A job event as the OSC reply that announces it. Pure."""
+    if isinstance(event, JobAccepted):
+        return replies.accepted(event.job_id)
+    if isinstance(event, JobProgress):
+        return replies.progress(event.job_id, event.fraction, event.stage)
+    if isinstance(event, JobDone):
+        return replies.done(event.job_id, event.midi_path, event.notes_path, event.note_count)
+    if isinstance(event, JobFailed):
+        return replies.error(event.job_id, event.code, event.message)
+    if isinstance(event, JobCancelled):
+        return replies.cancelled(event.job_id)
+    raise TypeError(f"no reply for {type(event).__name__}")
 
 
 class OscServer:
@@ -121,9 +76,18 @@ class OscServer:
         self.limiter = PeerLimiter()
         self._stopping = threading.Event()
         self._send_lock = threading.Lock()
+        # Each request type's handler: one request in, at most one immediate reply out
+        # (jobs answer later, through their events). A test checks every request has one.
+        self.handlers: dict[type, Callable[[Any, Address], Reply | None]] = {
+            Ping: self._ping, Composers: self._composers, Convert: self._convert, Cancel: self._cancel,
+            Status: self._status, Play: self._play, Stop: self._stop,
+        }
 
     def attach(self, manager: JobManager) -> None:
         self.manager = manager
+    def on_event(self, event: JobEvent, target: Address) -> None:
+        """The job manager's listener: each job event goes out as its reply."""
+        self.send(target, reply_for(event))
 
     def is_own_address(self, target: Address) -> bool:
         """Whether ``target`` is this very socket (a reply there would come straight back in)."""
@@ -157,7 +121,7 @@ class OscServer:
                 self.handle(data, source[:2])
             except Exception:  # the loop outlives any bug in one request
                 log.exception("unexpected failure handling a datagram from %s", source)
-                self._refuse(source[:2], msg.error("", "internal", "unexpected failure; see the bridge log"),
+                self._refuse(source[:2], replies.error("", "internal", "unexpected failure; see the bridge log"),
                              "unexpected failure")
 
     def stop(self) -> None:
@@ -173,7 +137,7 @@ class OscServer:
         try:
             address, args = decode(data)
         except ProtocolError as exc:
-            self._refuse(source, msg.error("", exc.code, exc.message), exc.message)
+            self._refuse(source, replies.error("", exc.code, exc.message), exc.message)
             return
         if is_reply(address, args):
             log.debug("ignored a reply-shaped datagram %s from %s", address, source)
@@ -181,19 +145,19 @@ class OscServer:
         args, secret = split_secret(args)
         if not self._authentic(secret):
             # Before authentication say little: no parsing details, no job id echoed.
-            self._refuse(source, msg.error("", Forbidden.code, FORBIDDEN), "a request without the right secret")
+            self._refuse(source, replies.error("", Forbidden.code, FORBIDDEN), "a request without the right secret")
             return
         try:
             request = parse_request(address, args)
         except ProtocolError as exc:
-            self._refuse(source, msg.error(exc.job_id, exc.code, exc.message), exc.message)
+            self._refuse(source, replies.error(exc.job_id, exc.code, exc.message), exc.message)
             return
         target = (source[0], request.reply_port or source[1])
         job_id = getattr(request, "job_id", "")
         try:
             reply = self.dispatch(request, target)
         except BridgeError as exc:
-            reply = msg.error(job_id, exc.code, exc.message)
+            reply = replies.error(job_id, exc.code, exc.message)
         if reply is not None:
             self.send(target, reply)
 
@@ -206,37 +170,42 @@ class OscServer:
             self.send(peer, reply)
 
     def dispatch(self, request: Request, target: Address) -> Reply | None:
-        """One request → at most one immediate reply (jobs reply later through the manager)."""
-        manager = self.manager
-        assert manager is not None, "attach a JobManager first"
-        if isinstance(request, Ping):
-            return msg.pong(__version__)
-        if isinstance(request, Composers):
-            return msg.composers(manager.composers)
-        if isinstance(request, Convert):
-            manager.submit(request, target)
-            return None
-        if isinstance(request, Cancel):
-            manager.cancel(request.job_id, target)
-            return None
-        if isinstance(request, Status):
-            state, fraction = manager.status(request.job_id)
-            return msg.status(request.job_id, state, fraction)
-        if isinstance(request, Play):
-            manager.play(request.job_id, request.from_seconds)
-            return msg.playing(request.job_id, request.from_seconds)
-        if isinstance(request, Stop):
-            manager.stop()
-            return msg.stopped()
-        raise ProtocolError(f"unhandled request {type(request).__name__}")
+        """One request → its handler → at most one immediate reply."""
+        return self.handlers[type(request)](request, target)
+
+    # -- handlers --------------------------------------------------------------------------
+    def _ping(self, request: Ping, target: Address) -> Reply:
+        return replies.pong(__version__)
+
+    def _composers(self, request: Composers, target: Address) -> Reply:
+        return replies.composers(self._manager().composers)
+
+    def _convert(self, request: Convert, target: Address) -> None:
+        self._manager().submit(job_request(request), target)  # it answers through its events
+
+    def _cancel(self, request: Cancel, target: Address) -> None:
+        self._manager().cancel(request.job_id, target)
+
+    def _status(self, request: Status, target: Address) -> Reply:
+        state, fraction = self._manager().status(request.job_id)
+        return replies.status(request.job_id, state, fraction)
+
+    def _play(self, request: Play, target: Address) -> Reply:
+        self._manager().play(request.job_id, request.from_seconds)
+        return replies.playing(request.job_id, request.from_seconds)
+
+    def _stop(self, request: Stop, target: Address) -> Reply:
+        self._manager().stop()
+        return replies.stopped()
+
+    def _manager(self) -> JobManager:
+        assert self.manager is not None, "attach a JobManager first"
+        return self.manager
 
     def _authentic(self, given: str | None) -> bool:
         if not self.secret:
             return True
         return hmac.compare_digest((given or "").encode(), self.secret.encode())
-
-
-FORBIDDEN = "this bridge needs its shared secret on every request"
 
 
 def _local_addresses(bound: str) -> frozenset[str]:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from bridge.engine.timing import fixed_grid
-from bridge.engine.types import BeatInfo
+from bridge.engine.types import FIXED_GRID, BeatInfo
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ FALLBACK_BPM = 120.0
 MIN_BPM, MAX_BPM = 30.0, 300.0
 SILENCE_PEAK = 1e-4  # -80 dBFS
 TRACKERS = ("auto", "essentia", "librosa")
-ESSENTIA, LIBROSA, GRID = "essentia-multifeature", "librosa", "fixed-grid"
+ESSENTIA, LIBROSA = "essentia-multifeature", "librosa"
 # librosa: onset strength on beats must exceed the clip's mean by this factor to count as a pulse.
 MIN_PULSE_RATIO = 1.5
 # Onset strength (mean log-mel flux) below this inside the clip: a steady sound, no onsets.
@@ -54,16 +54,17 @@ def essentia_available() -> bool:
     return _essentia_standard() is not None
 
 
-def default_tracker() -> str:
-    return ESSENTIA if essentia_available() else LIBROSA
+def grid_tempo(tempo: float | None, playrate: float) -> float:
+    """The one rule for the steady grid used where no beat can be tracked: the session tempo in
+    source time (a take at rate 2 plays its source twice as fast), else :data:`FALLBACK_BPM`. Pure."""
+    return tempo / playrate if tempo else FALLBACK_BPM
 
 
-def track_beats(samples_44k: np.ndarray, fallback_bpm: float | None = None, tracker: str = "auto") -> BeatInfo:
-    """Beats (clip seconds) of mono 44.1 kHz audio, or a documented fallback grid."""
+def track_beats(samples_44k: np.ndarray, grid_bpm: float = FALLBACK_BPM, tracker: str = "auto") -> BeatInfo:
+    """Beats (clip seconds) of mono 44.1 kHz audio, or a steady ``grid_bpm`` grid that says why."""
     if tracker not in TRACKERS:
         raise ValueError(f"tracker must be one of {TRACKERS}, got {tracker!r}")
     length = samples_44k.size / TRACKER_SAMPLE_RATE
-    grid_bpm = fallback_bpm or FALLBACK_BPM
     if samples_44k.size == 0 or float(np.max(np.abs(samples_44k))) < SILENCE_PEAK:
         return _grid(length, grid_bpm, "the clip is silent")
     use_essentia = tracker == "essentia" or (tracker == "auto" and essentia_available())
@@ -127,4 +128,4 @@ def pulse_ratio(envelope: np.ndarray, frames: np.ndarray) -> float:
 def _grid(length: float, bpm: float, reason: str) -> BeatInfo:
     log.info("using a fixed %.2f BPM grid: %s", bpm, reason)
     times = fixed_grid(length, bpm)
-    return BeatInfo(times=tuple(float(t) for t in times), bpm=bpm, tracker=GRID, note=reason)
+    return BeatInfo(times=tuple(float(t) for t in times), bpm=bpm, tracker=FIXED_GRID, note=reason)

@@ -23,14 +23,15 @@ import librosa
 import numpy as np
 
 from bridge.engine.audio import Clip, read_clip
-from bridge.engine.beats import TRACKER_SAMPLE_RATE, track_beats
+from bridge.engine.beats import TRACKER_SAMPLE_RATE, grid_tempo, track_beats
 from bridge.engine.features import FeatureExtractor, FeatureSettings
 from bridge.engine.model import DEFAULT_MODEL, LoadedModel, load, resolve
 from bridge.engine.timing import ChunkGrid, chunk_grid, extend_beats, to_session
 from bridge.engine.streaming import ChunkStreamer
 from bridge.engine.tokens import DEFAULT_VELOCITY, RowDecoder, StepNote, TokenVocab, decode_chunk
 from bridge.engine.types import Arrangement, BeatInfo, ChunkNotes, ClipRequest, Note, Progress
-from bridge.errors import BadRequest, Cancelled, UnknownComposer
+from bridge.engine.request import validate_request
+from bridge.errors import Cancelled
 
 log = logging.getLogger(__name__)
 
@@ -65,22 +66,8 @@ QUICK_START_S, QUICK_MARGIN_S = 20.0, 4.0
 # Progress while generating, at most this often: enough for a progress bar, and few enough
 # UDP replies that a client's socket buffer never overflows (an overflow drops replies).
 PROGRESS_INTERVAL_S = 0.5
-MIN_TEMPO, MAX_TEMPO = 1.0, 960.0
-MIN_PLAYRATE, MAX_PLAYRATE = 0.01, 100.0
 # Progress share of each stage; generation takes the rest.
 _READ, _BEATS, _FEATURES = 0.03, 0.12, 0.18
-
-
-def validate_request(request: ClipRequest, composers: Sequence[str]) -> None:
-    """Reject requests that cannot be right, before any work is done. Pure."""
-    if not isinstance(request.path, str) or not request.path:
-        raise BadRequest("an audio path is required")
-    if not (math.isfinite(request.playrate) and MIN_PLAYRATE <= request.playrate <= MAX_PLAYRATE):
-        raise BadRequest(f"playrate must be between {MIN_PLAYRATE} and {MAX_PLAYRATE}, got {request.playrate:g}")
-    if request.tempo is not None and not (math.isfinite(request.tempo) and MIN_TEMPO <= request.tempo <= MAX_TEMPO):
-        raise BadRequest(f"tempo must be between {MIN_TEMPO:g} and {MAX_TEMPO:g} BPM, got {request.tempo:g}")
-    if request.composer not in composers:
-        raise UnknownComposer(f"unknown composer {request.composer!r}; choose one of {', '.join(composers)}")
 
 
 def step_notes_to_session(notes: Sequence[StepNote], grid: ChunkGrid, playrate: float) -> list[Note]:
@@ -280,6 +267,7 @@ class Converter:
             chunks=count,
             tempo_source="session" if request.tempo else "detected",
             tracker_note=beats.note,
+            grid_bpm=beats.bpm if beats.is_fallback else None,
             activation=self.loaded.activation,
             recipe=self.recipe,
             precision=self.loaded.precision,
@@ -308,12 +296,12 @@ class Converter:
         audio_44k = clip.samples
         if clip.sample_rate != TRACKER_SAMPLE_RATE:  # the tracker only works at 44.1 kHz
             audio_44k = librosa.resample(clip.samples, orig_sr=clip.sample_rate, target_sr=TRACKER_SAMPLE_RATE)
-        fallback_bpm = request.tempo / request.playrate if request.tempo else None
+        grid_bpm = grid_tempo(request.tempo, request.playrate)
         # Resampling for the model does not need the beats: it runs beside the tracker
         # (the resampling kernel releases the GIL).
         with ThreadPoolExecutor(max_workers=1) as pool:
             resampled = pool.submit(self.features.resample, audio_44k, TRACKER_SAMPLE_RATE)
-            beats = track_beats(audio_44k, fallback_bpm=fallback_bpm, tracker=self.beat_tracker)
+            beats = track_beats(audio_44k, grid_bpm, tracker=self.beat_tracker)
             model_audio = resampled.result()
         beat_times = np.asarray(beats.times)
         if self.recipe == "faithful":

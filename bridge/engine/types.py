@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DEFAULT_COMPOSER = "composer1"
+# BeatInfo.tracker of a steady grid that stood in for tracked beats.
+FIXED_GRID = "fixed-grid"
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,11 @@ class BeatInfo:
     tracker: str
     note: str = ""
 
+    @property
+    def is_fallback(self) -> bool:
+        """A steady grid stood in for tracked beats (silence, no beat): it follows the session tempo."""
+        return self.tracker == FIXED_GRID
+
 
 @dataclass
 class Arrangement:
@@ -96,3 +103,6 @@ class Arrangement:
     activation: str = "relu"
     recipe: str = "faithful"
     precision: str = "fp32"
+    # The BPM of the steady grid that stood in for tracked beats, None when beats were tracked: such
+    # an arrangement depends on the session tempo (see bridge.engine.beats.grid_tempo).
+    grid_bpm: float | None = None

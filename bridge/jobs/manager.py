@@ -1,9 +1,10 @@
 """The job manager: a FIFO queue, one inference at a time, cancel, status, caches, live play.
 
 Core logic owns all state (mopidy's rule): frontends call ``submit``/``cancel``/``status``/
-``play``/``stop`` and receive replies through the ``notify`` callback, addressed by the
-opaque ``target`` they passed in. Every job ends with exactly one final reply: done,
-error or cancelled.
+``play``/``stop`` with plain :class:`~bridge.jobs.api.JobRequest` values and hear typed events
+(:mod:`bridge.jobs.api`) through their :class:`~bridge.jobs.api.JobListener`, addressed by the
+opaque ``target`` they passed in. Every job ends with exactly one final event: done, failed or
+cancelled. No protocol here: the OSC daemon is one frontend, tests drive the core directly.
 """
 
 from __future__ import annotations
@@ -19,24 +20,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.engine.audio import probe, resolve_range
-from bridge.engine.beats import FALLBACK_BPM, GRID
-from bridge.engine.converter import validate_request
+from bridge.engine.beats import grid_tempo
 from bridge.engine.notes import playable
+from bridge.engine.request import validate_request
 from bridge.engine.types import Arrangement, ChunkNotes, ClipRequest, Progress
 from bridge.errors import BadRequest, BridgeError, Busy, Cancelled, DuplicateId, MidiUnavailable, NotFound
+from bridge.jobs.api import (
+    JobAccepted, JobCancelled, JobDone, JobEvent, JobFailed, JobListener, JobProgress, JobRequest,
+)
 from bridge.jobs.cache import LRU, ContentHasher
-from bridge.jobs.engine import LocalEngine, ProcessEngine
+from bridge.jobs.inference import Engine
 from bridge.jobs.naming import DEFAULT_FOLDER, OutputRequest
 from bridge.output.files import write_result
 from bridge.output.live import Player, Session
-from bridge.protocol import messages as msg
-from bridge.protocol.messages import Convert, Reply
 
 log = logging.getLogger(__name__)
 
 QUEUED, RUNNING, DONE, ERROR, CANCELLED = "queued", "running", "done", "error", "cancelled"
 ACTIVE = (QUEUED, RUNNING)
-Notify = Callable[[Any, Reply], None]  # (target, reply)
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class Limits:
 @dataclass
 class Job:
     id: str
-    request: Convert
+    request: JobRequest
     target: Any
     state: str = QUEUED
     fraction: float = 0.0
@@ -68,8 +69,8 @@ class JobManager:
 
     def __init__(
         self,
-        engine: LocalEngine | ProcessEngine,
-        notify: Notify,
+        engine: Engine,
+        listener: JobListener,
         live: Callable[[], Player] | None = None,
         max_queue: int = 8,
         keep_finished: int = 256,
@@ -78,7 +79,7 @@ class JobManager:
     ) -> None:
         self.limits = limits or Limits()
         self.engine = engine
-        self._notify = notify
+        self._listener = listener
         self._live_factory = live
         self._player: Player | None = None
         self._dead_players: list[Player] = []
@@ -95,7 +96,7 @@ class JobManager:
         self._worker.start()
 
     # -- requests ---------------------------------------------------------------------
-    def submit(self, request: Convert, target: Any) -> Job:
+    def submit(self, request: JobRequest, target: Any) -> Job:
         with self._cond:
             if self._closing:
                 raise Busy("the bridge is shutting down")
@@ -111,17 +112,17 @@ class JobManager:
             job = Job(request.job_id, request, target)
             self._jobs.pop(request.job_id, None)
             self._jobs[job.id] = job
-            self._send(job, msg.accepted(job.id))  # before the worker can report anything
+            self._emit(job.target, JobAccepted(job.id))  # before the worker can report anything
             self._queue.append(job)
             self._forget_old()
             self._cond.notify_all()
             return job
 
     def cancel(self, job_id: str, target: Any = None) -> None:
-        """Cancel a queued job now or a running one at its next token; its final reply is ``cancelled``.
+        """Cancel a queued job now or a running one at its next token; its final event is cancelled.
 
         A finished job whose live playback is still going has its playback stopped and the
-        canceller gets ``cancelled`` (the job's own final reply was already ``done``).
+        canceller hears cancelled (the job's own final event was already done).
         """
         with self._cond:
             job = self._jobs.get(job_id)
@@ -129,7 +130,7 @@ class JobManager:
                 raise NotFound(f"no job {job_id!r}")
             if job.state == DONE and job.session is not None and job.session.active and self._player is not None:
                 self._player.stop()
-                self._notify_target(target if target is not None else job.target, msg.cancelled(job.id))
+                self._emit(target if target is not None else job.target, JobCancelled(job.id))
                 return
             if job.state not in ACTIVE:
                 raise BadRequest(f"job {job_id!r} already ended ({job.state})")
@@ -138,7 +139,7 @@ class JobManager:
             job.cancel.set()
             if job.state == QUEUED:
                 self._queue.remove(job)
-                self._finish(job, CANCELLED, msg.cancelled(job.id))
+                self._finish(job, CANCELLED, JobCancelled(job.id))
 
     def status(self, job_id: str) -> tuple[str, float]:
         with self._cond:
@@ -162,6 +163,10 @@ class JobManager:
         if self._player is not None:
             self._player.stop()
 
+    def open_live(self) -> None:
+        """Open the live MIDI port now (so a DAW can route it before the first job); raises MidiUnavailable."""
+        self._live()
+
     @property
     def composers(self) -> list[str]:
         return self.engine.info.composers
@@ -173,7 +178,7 @@ class JobManager:
             while self._queue:
                 job = self._queue.popleft()
                 job.cancel.set()
-                self._finish(job, CANCELLED, msg.cancelled(job.id))
+                self._finish(job, CANCELLED, JobCancelled(job.id))
             if self._running is not None:
                 self._running.cancel.set()
             self._cond.notify_all()
@@ -206,15 +211,15 @@ class JobManager:
             if job.cancel.is_set():
                 raise Cancelled("cancelled")
             composers = self.engine.ready().composers
-            composer = request.composer or composers[0]
+            composer = request.composer or composers[0]  # the engine's first style is the default
             clip = ClipRequest(request.audio_path, request.start, request.duration, request.playrate,
                                request.tempo, composer)
             validate_request(clip, composers)
             info = probe(clip.path)
             first, last = resolve_range(info, clip.start, clip.duration)
             self._check_limits(clip.path, (last - first) / info.sample_rate)
-            out_dir = self._out_dir(request) if request.output in ("file", "both") else None
-            if request.output in ("live", "both"):
+            out_dir = self._out_dir(request) if request.to_file else None
+            if request.live:
                 session = job.session = self._live().stream()
             arrangement = self._arrange(job, clip, session)
             if session is not None:
@@ -225,32 +230,32 @@ class JobManager:
                                      clip.tempo, engine=self.engine.info.key)
                 midi_path, notes_path = write_result(arrangement, out_dir, name, label="out_dir")
             job.arrangement, job.midi_path, job.notes_path = arrangement, midi_path, notes_path
-            self._finish(job, DONE, msg.done(job.id, midi_path, notes_path, len(playable(arrangement.notes))))
+            self._finish(job, DONE, JobDone(job.id, midi_path, notes_path, len(playable(arrangement.notes))))
         except Cancelled:
             self._silence(session)
-            self._finish(job, CANCELLED, msg.cancelled(job.id))
+            self._finish(job, CANCELLED, JobCancelled(job.id))
         except BridgeError as exc:
             self._silence(session)
             if job.cancel.is_set():  # it was asked to stop: whatever stopped it, it ends cancelled
-                self._finish(job, CANCELLED, msg.cancelled(job.id))
+                self._finish(job, CANCELLED, JobCancelled(job.id))
             else:
-                self._finish(job, ERROR, msg.error(job.id, exc.code, exc.message))
+                self._finish(job, ERROR, JobFailed(job.id, exc.code, exc.message))
         except Exception as exc:  # never let one request take the daemon down
             log.exception("job %s failed", job.id)
             self._silence(session)
-            self._finish(job, ERROR, msg.error(job.id, "internal", f"{type(exc).__name__}: {exc}"))
+            self._finish(job, ERROR, JobFailed(job.id, "internal", f"{type(exc).__name__}: {exc}"))
 
     def _arrange(self, job: Job, clip: ClipRequest, session: Session | None) -> Arrangement:
         digest = self._hasher.digest(clip.path)
-        grid_bpm = (clip.tempo / clip.playrate) if clip.tempo else FALLBACK_BPM
         base = (digest, clip.start, clip.duration, clip.playrate, clip.composer, self.engine.info.key)
 
         def progress(p: Progress) -> None:
             job.fraction = p.fraction
-            self._send(job, msg.progress(job.id, p.fraction, p.stage))
+            self._emit(job.target, JobProgress(job.id, p.fraction, p.stage))
 
-        # Beats from a tracker do not depend on the session tempo; a fallback grid does.
-        cached = self._results.get((*base, None)) or self._results.get((*base, grid_bpm))
+        # Beats from a tracker do not depend on the session tempo; a fallback grid does (its
+        # arrangement says so with its ``grid_bpm``).
+        cached = self._results.get((*base, None)) or self._results.get((*base, grid_tempo(clip.tempo, clip.playrate)))
         if cached is not None:
             progress(Progress(1.0, "cached"))
             if session is not None:
@@ -262,7 +267,7 @@ class JobManager:
                 session.add(chunk.notes, chunk.horizon)
 
         arrangement = self.engine.convert(clip, digest, progress, job.cancel, on_chunk if session else None)
-        self._results.put((*base, grid_bpm if arrangement.tracker == GRID else None), arrangement)
+        self._results.put((*base, arrangement.grid_bpm), arrangement)
         return arrangement
 
     # -- helpers ----------------------------------------------------------------------
@@ -275,7 +280,7 @@ class JobManager:
             raise BadRequest(f"the clip is {seconds / 60:.1f} minutes; this bridge accepts up to "
                              f"{self.limits.max_seconds / 60:.1f} (serve --max-minutes)")
 
-    def _out_dir(self, request: Convert) -> str:
+    def _out_dir(self, request: JobRequest) -> str:
         if request.out_dir:
             folder = os.path.abspath(request.out_dir)
             if not os.path.isdir(folder):
@@ -307,22 +312,19 @@ class JobManager:
         if session is not None and session.active and self._player is not None:
             self._player.stop()
 
-    def _finish(self, job: Job, state: str, reply: Reply) -> None:
-        job.state = state
+    def _finish(self, job: Job, state: str, event: JobEvent) -> None:
+        job.state = state  # before the event goes out: a client may act on it at once
         if state == DONE:
             job.fraction = 1.0
-        self._send(job, reply)
+        self._emit(job.target, event)
         for target in job.cancel_targets:  # whoever asked to cancel learns how the job ended
-            self._notify_target(target, reply)
+            self._emit(target, event)
 
-    def _send(self, job: Job, reply: Reply) -> None:
-        self._notify_target(job.target, reply)
-
-    def _notify_target(self, target: Any, reply: Reply) -> None:
+    def _emit(self, target: Any, event: JobEvent) -> None:
         try:
-            self._notify(target, reply)
-        except Exception:  # a reply that cannot be sent must not end the job
-            log.exception("could not send %s", reply[0])
+            self._listener.on_event(event, target)
+        except Exception:  # an event that cannot be delivered must not end the job
+            log.exception("could not deliver %s", type(event).__name__)
 
     def _forget_old(self) -> None:
         finished = [k for k, j in self._jobs.items() if j.state not in ACTIVE]

@@ -87,8 +87,8 @@ def test_thousands_of_malformed_datagrams_then_ping(daemon):
 
 def _parses(datagram: bytes) -> bool:
     """Whether the bridge takes this datagram for a well-formed request (always answered)."""
-    from bridge.daemon.server import decode, split_secret
-    from bridge.protocol.messages import ProtocolError, is_reply, parse_request
+    from bridge.protocol import decode, split_secret
+    from bridge.protocol import ProtocolError, is_reply, parse_request
 
     try:
         address, args = decode(datagram)

@@ -12,9 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.daemon.limits import BURST, RATE, PeerLimiter
-from bridge.daemon.server import decode, encode, sendable
-from bridge.jobs.engine import cpu_seconds
-from bridge.protocol import messages as msg
+from bridge.protocol import decode, encode, sendable
+from bridge.jobs.inference import cpu_seconds
+from bridge.protocol import replies as msg
+from bridge.protocol import is_reply, parse_request
 from processes import Daemon, Peer
 
 SECRET = "s3cret"
@@ -58,7 +59,7 @@ replies = st.one_of(
 @given(reply=replies)
 def test_every_reply_the_bridge_sends_is_recognised_as_a_reply(reply):
     address, args = decode(encode(reply))
-    assert msg.is_reply(address, args)
+    assert is_reply(address, args)
 
 
 @pytest.mark.parametrize("address,args", [
@@ -68,8 +69,8 @@ def test_every_reply_the_bridge_sends_is_recognised_as_a_reply(reply):
     ("/pop2piano/play", ["j", 1.0]),
 ])
 def test_no_request_is_mistaken_for_a_reply(address, args):
-    assert not msg.is_reply(address, args)
-    msg.parse_request(address, args)
+    assert not is_reply(address, args)
+    parse_request(address, args)
 
 
 @settings(max_examples=300, deadline=None)

@@ -1,5 +1,7 @@
 """Where inference runs: in this process (:class:`LocalEngine`) or in a child process (:class:`ProcessEngine`).
 
+Both are an :class:`Engine`, the seam the job manager works against.
+
 The daemon uses a child process: beat tracking (essentia), resampling (resampy/numba)
 and generation hold Python's GIL for long stretches, and in one process they would
 delay the socket thread's replies and the live-MIDI scheduler by tens to hundreds of
@@ -19,15 +21,17 @@ import threading
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from bridge.engine.beats import FALLBACK_BPM, GRID
-from bridge.engine.converter import DEFAULT_BATCH_SIZE, Analysis, Converter
+from bridge.engine.beats import grid_tempo
 from bridge.engine.types import Arrangement, ChunkNotes, ClipRequest, Progress
 from bridge.errors import BridgeError, Cancelled, ModelUnavailable, error_for
 from bridge.jobs.cache import LRU
+
+if TYPE_CHECKING:  # the converter pulls in torch and transformers: only the inference process loads it
+    from bridge.engine.converter import Analysis, Converter
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +49,12 @@ class EngineSettings:
     recipe: str = "faithful"
     beat_tracker: str = "auto"
     precision: str = "fp32"
-    batch_size: int = DEFAULT_BATCH_SIZE
 
     def build(self) -> Converter:
+        from bridge.engine.converter import Converter  # heavy: imported where the model is loaded
+
         return Converter(self.model, device=self.device, activation=self.activation, recipe=self.recipe,
-                         beat_tracker=self.beat_tracker, batch_size=self.batch_size, precision=self.precision)
+                         beat_tracker=self.beat_tracker, precision=self.precision)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,9 +68,25 @@ class EngineInfo:
     precision: str = "fp32"
 
     @property
-    def key(self) -> tuple:
+    def key(self) -> tuple[str, ...]:
         """Everything about the engine that changes its notes (for result caching)."""
         return (self.revision, self.recipe, self.activation, self.beat_tracker, self.precision)
+
+
+class Engine(Protocol):
+    """What the job manager needs of an engine: its settings, a way to be sure it runs, conversions."""
+
+    @property
+    def info(self) -> EngineInfo: ...
+
+    def ready(self) -> EngineInfo:
+        """The info, after (re)starting whatever must run; raises ModelUnavailable if it cannot."""
+        ...
+
+    def convert(self, clip: ClipRequest, digest: str, progress: ProgressCallback, cancel: threading.Event,
+                on_chunk: ChunkCallback | None) -> Arrangement: ...
+
+    def close(self) -> None: ...
 
 
 class LocalEngine:
@@ -81,13 +102,14 @@ class LocalEngine:
     def ready(self) -> EngineInfo:
         return self.info
 
-    def convert(self, clip: ClipRequest, digest: str, progress: ProgressCallback, cancel: Any,
+    def convert(self, clip: ClipRequest, digest: str, progress: ProgressCallback, cancel: threading.Event,
                 on_chunk: ChunkCallback | None) -> Arrangement:
-        grid_bpm = clip.tempo / clip.playrate if clip.tempo else FALLBACK_BPM
         key = (digest, clip.start, clip.duration)
         analysis = self._analyses.get(key)
-        if analysis is not None and analysis.beats.tracker == GRID and not math.isclose(analysis.beats.bpm, grid_bpm):
+        if analysis is not None and analysis.beats.is_fallback and not math.isclose(
+                analysis.beats.bpm, grid_tempo(clip.tempo, clip.playrate)):
             analysis = None  # a fallback grid follows the session tempo: recompute for this one
+
         def keep(found: Analysis) -> None:
             empty = np.empty(0, np.float32)  # keep beats and features, not the samples
             self._analyses.put(key, dataclasses.replace(found, clip=dataclasses.replace(found.clip, samples=empty)))
@@ -367,4 +389,4 @@ class _Watchdog:
         return now - self.last > self.limit
 
 
-__all__ = ["Cancelled", "EngineInfo", "EngineSettings", "LocalEngine", "ProcessEngine"]
+__all__ = ["Engine", "EngineInfo", "EngineSettings", "LocalEngine", "ProcessEngine"]

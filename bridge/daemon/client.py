@@ -20,8 +20,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.daemon.server import decode, encode
-from bridge.protocol.messages import CONVERT_KEYS, DEFAULT_PORT, FINAL_REPLIES, PREFIX, ProtocolError
+from bridge.daemon.udp import grow_receive_buffer
+from bridge.protocol import DEFAULT_PORT, FINAL_REPLIES, PREFIX, REQUESTS, ProtocolError, decode, encode
 
 JOB_ADDRESSES = (f"{PREFIX}/convert", f"{PREFIX}/cancel")
 # Silence after which the client asks the bridge how the job stands.
@@ -109,21 +109,10 @@ def _guess(text: str) -> str:
     return "s"
 
 
-def _kind_for(address: str, raw: Sequence[str], index: int) -> str | None:
-    """The OSC type the protocol gives argument ``index`` of ``address``; None where it says nothing."""
-    if address == f"{PREFIX}/convert":
-        if index < 2 or (index - 2) % 2 == 0:
-            return "s"  # job id, path, option names
-        return CONVERT_KEYS.get(raw[index - 1], "s")
-    if address in (f"{PREFIX}/cancel", f"{PREFIX}/status", f"{PREFIX}/play"):
-        if index == 0:
-            return "s"
-        if address.endswith("play") and index == 1:
-            return "f"
-        return "i"
-    if address in (f"{PREFIX}/ping", f"{PREFIX}/stop", f"{PREFIX}/composers"):
-        return "i"
-    return None
+def _kind_for(address: str, raw: Sequence[Any], index: int) -> str | None:
+    """The OSC type the protocol table gives argument ``index`` of ``address``; None where it says nothing."""
+    spec = REQUESTS.get(address)
+    return spec.kind_at(raw, index) if spec is not None else None
 
 
 def exchange(
@@ -148,6 +137,7 @@ def exchange(
     job_id = str(args[0]) if address in JOB_ADDRESSES and args else ""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        grow_receive_buffer(sock)  # progress and heartbeats come in bursts
         sock.sendto(encode((address, [*args, *tail])), (host, port))
         deadline = math.inf if timeout is None else time.monotonic() + timeout
         first, missed, last_heard = True, 0, time.monotonic()
