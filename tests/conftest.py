@@ -6,8 +6,14 @@ import logging
 import os
 import sys
 
-import pytest
-import soundfile as sf
+# One compute thread per process, here and in every bridge process the tests start (they inherit
+# the environment): the suite runs on every core at once (pytest-xdist), and OpenMP threads that
+# spin-wait for each other across processes made a 3-second conversion take 50 (measured).
+for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
+import pytest  # noqa: E402
+import soundfile as sf  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
 
@@ -64,6 +70,17 @@ def jack():
         pytest.skip(f"live MIDI tests need JACK: {server.reason}")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_daemon(model_dir):
+    """One plain bridge daemon (file output, queue of 2) for every test module that needs nothing
+    special of it: each daemon start loads torch and the model in a new process (~5 s)."""
+    from processes import Daemon
+
+    server = Daemon(model_dir, "--no-live", "--queue", "2").start()
+    yield server
+    assert server.stop() == 0
 
 
 @pytest.fixture(scope="session")

@@ -643,10 +643,8 @@ def test_unwarped_clip_under_tempo_automation_spans_the_audio(bridge, tmp_path):
 # -- the script on a fake host against a real bridge ------------------------------------
 
 @pytest.fixture(scope="module")
-def daemon(model_dir):
-    server = Daemon(model_dir, "--no-live").start()
-    yield server
-    server.stop()
+def daemon(shared_daemon):
+    return shared_daemon
 
 
 def _expected_warped(clip, doc):

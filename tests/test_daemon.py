@@ -17,10 +17,8 @@ from pythonosc import dispatcher, osc_server, udp_client
 
 
 @pytest.fixture(scope="module")
-def daemon(model_dir):
-    server = Daemon(model_dir, "--no-live", "--queue", "2").start()
-    yield server
-    assert server.stop() == 0
+def daemon(shared_daemon):
+    return shared_daemon
 
 
 @pytest.fixture()

@@ -510,10 +510,8 @@ def test_stop_does_not_start_a_bridge(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def daemon(model_dir):
-    server = Daemon(model_dir, "--no-live").start()
-    yield server
-    server.stop()
+def daemon(shared_daemon):
+    return shared_daemon
 
 
 def real_convert(tmp_path, port, audio, command=REAL_BRIDGE, action="convert", **scenario):

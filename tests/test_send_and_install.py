@@ -71,10 +71,8 @@ def test_request_file_values_keep_their_strings_and_take_numbers_from_the_table(
 # -- send --request against a real bridge ------------------------------------------------
 
 @pytest.fixture(scope="module")
-def daemon(model_dir):
-    server = Daemon(model_dir, "--no-live", "--queue", "2").start()
-    yield server
-    assert server.stop() == 0
+def daemon(shared_daemon):
+    return shared_daemon
 
 
 def test_request_file_in_json_lines_out_and_the_request_file_is_removed(daemon, song_path, tmp_path):
@@ -95,9 +93,12 @@ def test_request_file_in_json_lines_out_and_the_request_file_is_removed(daemon, 
 
 
 def test_a_waiting_job_sends_heartbeats(daemon, long_song_path, song_path, tmp_path):
-    """A job that waits in the queue gets no replies of its own: `send` asks for its status and writes it."""
+    """A job that waits in the queue gets no replies of its own: `send` asks for its status and writes it.
+
+    (The daemon is shared with other modules: the busy job's composer is one no other test converts
+    the long song with, so it really runs instead of coming from the cache.)"""
     busy, busy_out = request(tmp_path, daemon.port, "/pop2piano/convert", "hb-busy", long_song_path,
-                             "composer", "composer12", "out_dir", str(tmp_path))
+                             "composer", "composer14", "out_dir", str(tmp_path))
     waiting, waiting_out = request(tmp_path, daemon.port, "/pop2piano/convert", "hb-wait", song_path,
                                    "composer", "composer13", "out_dir", str(tmp_path), heartbeat=0.3)
     first = subprocess.Popen([sys.executable, "-m", "bridge", "send", "--request", str(busy)], cwd=ROOT)

@@ -29,10 +29,8 @@ def busy_seconds(pid: int, seconds: float = 2.0) -> float:
 
 
 @pytest.fixture(scope="module")
-def daemon(model_dir):
-    server = Daemon(model_dir, "--no-live").start()
-    yield server
-    assert server.stop() == 0
+def daemon(shared_daemon):
+    return shared_daemon
 
 
 @pytest.fixture(scope="module")
