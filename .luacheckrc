@@ -2,4 +2,4 @@
 std = "lua54"
 max_line_length = 120
 files["bridge/daw_scripts/reaper"] = { read_globals = { "reaper", "gfx" } }
-files["tests/lua"] = { globals = { "reaper" }, max_line_length = 150 }
+files["tests/daw_scripts/reaper"] = { globals = { "reaper" }, max_line_length = 150 }

@@ -11,12 +11,17 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm import tqdm
 
 from bridge import __version__
-from bridge.engine.model import DEFAULT_MODEL
-from bridge.engine.types import DEFAULT_COMPOSER
-from bridge.errors import BridgeError
-from bridge.hosts import HOSTS
+from bridge.daemon.cli import SECRET_ENV, add_commands
+from bridge.engine.model import ACTIVATIONS, DEFAULT_MODEL, PRECISIONS
+from bridge.engine.request import RECIPES, TRACKERS
+from bridge.engine.types import DEFAULT_COMPOSER, ClipRequest, Progress
+from bridge.errors import BadRequest, BridgeError
+from bridge.hosts import HOSTS, install
 from bridge.protocol import DEFAULT_LISTEN_PORT, DEFAULT_PORT
 
 log = logging.getLogger("bridge.cli")
@@ -62,8 +67,6 @@ def _parser() -> argparse.ArgumentParser:
     _add_common(install)
     install.set_defaults(handler=_install)
 
-    from bridge.daemon.cli import add_commands  # the daemon's frontends: serve, send
-
     add_commands(sub, _add_model_args, _add_common)
 
     return parser
@@ -72,13 +75,13 @@ def _parser() -> argparse.ArgumentParser:
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL, help="hub id or local folder in the hub layout")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if present, else cpu)")
-    parser.add_argument("--activation", choices=("config", "gelu_new"), default="config",
+    parser.add_argument("--activation", choices=ACTIVATIONS, default="config",
                         help="feed-forward activation: as the model config says, or T5's gated gelu_new")
-    parser.add_argument("--recipe", choices=("faithful", "reference"), default="faithful",
+    parser.add_argument("--recipe", choices=RECIPES, default="faithful",
                         help="faithful: original Pop2Piano semantics, whole clip; reference: the transformers port")
-    parser.add_argument("--beat-tracker", choices=("auto", "essentia", "librosa"), default="auto",
+    parser.add_argument("--beat-tracker", choices=TRACKERS, default="auto",
                         help="auto: essentia where installed, else librosa")
-    parser.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32",
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
                         help="fp32: the reference's notes; bf16/int8: faster, some notes change (docs/performance.md)")
 
 
@@ -111,9 +114,9 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
+    # Imported here, as in _doctor: audio, MIDI and (below) the model stack are for this command only;
+    # `send`, which DAW scripts start once per request, shares this module and must start fast.
     from bridge.engine.audio import probe, resolve_range
-    from bridge.engine.types import ClipRequest
-    from bridge.errors import BadRequest
     from bridge.output.files import check_target, write_outputs
 
     # Cheap checks first: nobody should wait for the model to learn the path is wrong.
@@ -124,7 +127,7 @@ def _convert(args: argparse.Namespace) -> int:
         raise BadRequest(f"output folder does not exist: {folder}")
     check_target(args.output, args.overwrite)
 
-    from bridge.engine.converter import Converter
+    from bridge.engine.converter import Converter  # torch and transformers: seconds
 
     converter = Converter(args.model, device=args.device, activation=args.activation, recipe=args.recipe,
                           beat_tracker=args.beat_tracker, precision=args.precision)
@@ -139,11 +142,6 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _install(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from bridge.daemon.cli import SECRET_ENV
-    from bridge.hosts import install
-
     host = HOSTS[args.daw]
     # The secret comes from the environment only: a command-line argument would show in `ps`.
     report = install(host, Path(args.path).expanduser() if args.path else None, port=args.port,
@@ -161,7 +159,7 @@ def _install(args: argparse.Namespace) -> int:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from bridge.doctor import MISSING, run_checks
+    from bridge.doctor import MISSING, run_checks  # it probes every library: see _convert
 
     checks = run_checks(args.model)
     width = max(len(c.name) for c in checks)
@@ -181,12 +179,10 @@ class _ProgressBar:
 
     def __enter__(self) -> _ProgressBar:
         if self.enabled:
-            from tqdm import tqdm
-
             self.bar = tqdm(total=1000, unit="‰", bar_format="{desc:<12} {bar} {percentage:3.0f}% {elapsed}")
         return self
 
-    def update(self, progress) -> None:  # bridge.engine.types.Progress
+    def update(self, progress: Progress) -> None:
         if self.bar is None:
             return
         self.bar.set_description_str(progress.stage)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from bridge import __version__
 from bridge.engine.model import DEFAULT_MODEL, looks_like_path, offline
+from bridge.output.ports import DEFAULT_MIDI_PORT, compiled_apis, quiet_native_stderr
 
 OK, WARN, MISSING = "ok", "warn", "missing"
 
@@ -111,39 +112,33 @@ def beat_tracker_check() -> Check:
 
 
 def midi_checks() -> list[Check]:
-    """Compiled rtmidi APIs and the output ports each one sees right now."""
+    """Compiled MIDI APIs and the output ports each one sees right now (library noise kept quiet)."""
     try:
-        import rtmidi
+        import mido.backends.rtmidi  # noqa: F401 - is python-rtmidi there at all
     except ImportError:
         return [Check("midi", WARN, "python-rtmidi is not installed", "pip install python-rtmidi")]
     checks = []
-    for api in rtmidi.get_compiled_api():
-        name = rtmidi.get_api_display_name(api)
+    for api in compiled_apis():
         try:
-            out = rtmidi.MidiOut(rtapi=api)
-            ports = out.get_ports()
-            out.delete()
-        except (rtmidi.SystemError, rtmidi.RtMidiError, RuntimeError) as exc:
-            checks.append(Check(f"midi api {name}", WARN, f"not usable now: {exc}", _midi_advice(api)))
+            with quiet_native_stderr():
+                ports = mido.Backend(f"mido.backends.rtmidi/{api}", load=True).get_output_names()
+        except (OSError, RuntimeError) as exc:  # rtmidi's errors are RuntimeErrors
+            checks.append(Check(f"midi api {api}", WARN, f"not usable now: {str(exc).strip()}", MIDI_ADVICE.get(api, "")))
             continue
         detail = f"{len(ports)} output port(s)" + (f": {', '.join(ports)}" if ports else "")
-        checks.append(Check(f"midi api {name}", OK, detail))
+        checks.append(Check(f"midi api {api}", OK, detail))
     if not checks:
         checks.append(Check("midi", WARN, "python-rtmidi has no MIDI API compiled in", "reinstall python-rtmidi"))
     if sys.platform == "win32":
         checks.append(Check("virtual ports", WARN, "Windows has no virtual MIDI ports",
-                            "install loopMIDI and create a port named 'Pop2Piano Bridge'"))
+                            f"install loopMIDI and create a port named {DEFAULT_MIDI_PORT!r}"))
     return checks
 
 
-def _midi_advice(api: int) -> str:
-    import rtmidi
-
-    if api == rtmidi.API_UNIX_JACK:
-        return "start a JACK server (e.g. `jackd -d dummy`) to use JACK ports"
-    if api == rtmidi.API_LINUX_ALSA:
-        return "load the ALSA sequencer (`sudo modprobe snd-seq`) to use ALSA ports"
-    return ""
+MIDI_ADVICE = {
+    "UNIX_JACK": "start a JACK server (e.g. `jackd -d dummy`) to use JACK ports",
+    "LINUX_ALSA": "load the ALSA sequencer (`sudo modprobe snd-seq`) to use ALSA ports",
+}
 
 
 def daw_checks() -> list[Check]:

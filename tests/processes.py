@@ -17,9 +17,9 @@ import time
 from typing import Any
 
 from pythonosc.osc_message import OscMessage
+from pythonosc.osc_message_builder import OscMessageBuilder
 
 from bridge.daemon.udp import grow_receive_buffer
-from pythonosc.osc_message_builder import OscMessageBuilder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JACK_SERVER = f"p2ptest{os.getpid()}"

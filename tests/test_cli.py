@@ -9,9 +9,7 @@ import sys
 
 import jsonschema
 import mido
-import numpy as np
 import pytest
-import soundfile as sf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCHEMA = json.load(open(os.path.join(ROOT, "docs", "notes.schema.json"), encoding="utf-8"))

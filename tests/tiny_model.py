@@ -42,7 +42,12 @@ def build(folder: str, seed: int = 2, eos_scale: float = 1.5, d_ff: int = 128, l
     suppresses EOS before that length.
     """
     import torch
-    from transformers import GenerationConfig, Pop2PianoConfig, Pop2PianoFeatureExtractor, Pop2PianoForConditionalGeneration
+    from transformers import (
+        GenerationConfig,
+        Pop2PianoConfig,
+        Pop2PianoFeatureExtractor,
+        Pop2PianoForConditionalGeneration,
+    )
 
     torch.manual_seed(seed)
     if full_size:

@@ -1,1 +1,3 @@
-"""The daemon's OSC frontend: UDP in, job-manager calls, UDP replies out."""
+"""The daemon's frontends: the OSC/UDP server (``server``: datagrams in, job-manager calls, job events
+out as replies), ``serve``/``send`` on the command line (``cli``), and the ``send`` client (``client``,
+``send``) DAW scripts run."""

@@ -10,18 +10,29 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from bridge import __version__
+from bridge.daemon.send import send_command, send_request
 from bridge.errors import BadRequest, MidiUnavailable, ModelUnavailable
+from bridge.output.ports import API_NAMES, DEFAULT_MIDI_PORT, api_name
+
+if TYPE_CHECKING:
+    from bridge.daemon.server import OscServer
+    from bridge.jobs.inference import Engine
+    from bridge.jobs.manager import JobManager
 from bridge.protocol import DEFAULT_PORT
 
 log = logging.getLogger("bridge.daemon")
 
-DEFAULT_MIDI_PORT = "Pop2Piano Bridge"
 SECRET_ENV = "POP2PIANO_BRIDGE_SECRET"
 
 
-def add_commands(sub, add_model_args: Callable, add_common: Callable) -> None:
+ArgumentAdder = Callable[[argparse.ArgumentParser], None]
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_model_args: ArgumentAdder,
+                 add_common: ArgumentAdder) -> None:
     serve = sub.add_parser("serve", help="run the bridge daemon for the DAW scripts (OSC over UDP)")
     add_model_args(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
@@ -29,8 +40,9 @@ def add_commands(sub, add_model_args: Callable, add_common: Callable) -> None:
     serve.add_argument("--secret", default=os.environ.get(SECRET_ENV),
                        help=f"shared secret every request must carry (required beyond loopback; env {SECRET_ENV})")
     serve.add_argument("--midi-port-name", default=DEFAULT_MIDI_PORT, help="virtual (or, on Windows, loopMIDI) port")
-    serve.add_argument("--midi-api", default=None, choices=("LINUX_ALSA", "UNIX_JACK", "MACOSX_CORE", "WINDOWS_MM"),
-                       help="rtmidi API for live MIDI (default: the first that works)")
+    serve.add_argument("--midi-api", default=None, type=_api,
+                       help="MIDI API for live MIDI: jack, alsa, coremidi, winmm (or rtmidi's names: "
+                       f"{', '.join(API_NAMES)}); default: the first that works")
     serve.add_argument("--no-live", action="store_true", help="do not open a MIDI port (file output only)")
     serve.add_argument("--queue", type=int, default=8,
                        help="jobs that may wait while one runs (0: none wait; beyond it a convert is answered busy)")
@@ -66,6 +78,13 @@ def add_commands(sub, add_model_args: Callable, add_common: Callable) -> None:
     send.set_defaults(handler=_send)
 
 
+def _api(text: str) -> str:
+    try:
+        return api_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -76,33 +95,24 @@ def _is_loopback(host: str) -> bool:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `send` runs through this module too, and a DAW script starts
+    # one per request, so its start-up stays free of the daemon's audio, MIDI and job modules.
     from bridge.daemon.server import OscServer
-    from bridge.jobs.inference import EngineSettings, LocalEngine, ProcessEngine
     from bridge.jobs.manager import JobManager, Limits
     from bridge.output.live import port_player
 
-    if not _is_loopback(args.host) and not args.secret:
-        raise BadRequest(f"listening on {args.host} (beyond loopback) needs --secret (or {SECRET_ENV})")
+    _check_serve_args(args)
     if args.log_file:
         _log_to_file(args.log_file)
     logging.getLogger("bridge").setLevel(logging.INFO if args.verbose or args.log_file else logging.WARNING)
-    # The socket first: a port in use or out of range is one line at once, not after loading the model.
+    # The socket first: a port in use is one line at once, not after loading the model.
     # Requests that arrive while the model loads wait in the socket's buffer.
-    if not 0 <= args.port <= 65535:
-        raise BadRequest(f"--port {args.port} is not a UDP port (0-65535)")
-    if args.queue < 0:
-        raise BadRequest(f"--queue {args.queue} must be 0 or more")
-    if args.watchdog is not None and args.watchdog <= 0:
-        raise BadRequest("--watchdog must be a positive number of seconds")
     try:
         server = OscServer(args.host, args.port, secret=args.secret)
     except OSError as exc:
         raise BadRequest(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
-    settings = EngineSettings(args.model, args.device, args.activation, args.recipe, args.beat_tracker,
-                              args.precision)
     try:
-        engine = LocalEngine(settings.build()) if args.in_process else ProcessEngine(settings, require_model=False,
-                                                                                    watchdog_s=args.watchdog)
+        engine = _engine(args)
     except BaseException:
         server.close()
         raise
@@ -110,30 +120,13 @@ def _serve(args: argparse.Namespace) -> int:
     manager = JobManager(engine, server, live=live, max_queue=args.queue,
                          limits=Limits(args.max_file_mb * 1e6, args.max_minutes * 60))
     server.attach(manager)
-    live_state = "off"
-    if live is not None:
-        try:
-            manager.open_live()
-            live_state = f"port {args.midi_port_name!r}"
-        except MidiUnavailable as exc:
-            live_state = f"unavailable ({exc.message})"
-            log.warning("%s", exc.message)
-
-    def on_signal(signum, _frame) -> None:
-        log.info("signal %s: shutting down", signum)
-        server.stop()
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, on_signal)
-        signal.signal(signal.SIGTERM, on_signal)
-    host, port = server.address
-    try:
-        model_state = f"model {engine.info.model_id}"
-    except ModelUnavailable as exc:
-        model_state = f"model unavailable: {exc.message}"
-    banner = f"pop2piano-bridge {__version__} listening on udp://{host}:{port} ({model_state}, live MIDI {live_state})"
+    banner = (f"pop2piano-bridge {__version__} listening on udp://{server.address[0]}:{server.address[1]} "
+              f"({_model_state(engine)}, live MIDI {_open_live(manager, args)})")
     print(banner, flush=True)
     log.info("%s", banner)
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda number, _frame: _stop(server, number))
     try:
         server.serve_forever()
     finally:
@@ -145,6 +138,52 @@ def _serve(args: argparse.Namespace) -> int:
     logging.shutdown()
     sys.stderr.flush()
     os._exit(0)
+
+
+def _stop(server: OscServer, signum: int) -> None:
+    log.info("signal %s: shutting down", signum)
+    server.stop()
+
+
+def _check_serve_args(args: argparse.Namespace) -> None:
+    """Everything ``serve`` can refuse before it opens anything, each as one line."""
+    if not _is_loopback(args.host) and not args.secret:
+        raise BadRequest(f"listening on {args.host} (beyond loopback) needs a secret ({SECRET_ENV}, or --secret)")
+    if not 0 <= args.port <= 65535:
+        raise BadRequest(f"--port {args.port} is not a UDP port (0-65535)")
+    if args.queue < 0:
+        raise BadRequest(f"--queue {args.queue} must be 0 or more")
+    if args.watchdog is not None and args.watchdog <= 0:
+        raise BadRequest("--watchdog must be a positive number of seconds")
+
+
+def _engine(args: argparse.Namespace) -> Engine:
+    from bridge.jobs.inference import EngineSettings, LocalEngine, ProcessEngine  # see _serve
+
+    settings = EngineSettings(args.model, args.device, args.activation, args.recipe, args.beat_tracker,
+                              args.precision)
+    if args.in_process:
+        return LocalEngine(settings.build())
+    return ProcessEngine(settings, require_model=False, watchdog_s=args.watchdog)
+
+
+def _model_state(engine: Engine) -> str:
+    try:
+        return f"model {engine.info.model_id}"
+    except ModelUnavailable as exc:
+        return f"model unavailable: {exc.message}"
+
+
+def _open_live(manager: JobManager, args: argparse.Namespace) -> str:
+    """Open the live port now, so a DAW can route it before the first job; say how that went."""
+    if args.no_live:
+        return "off"
+    try:
+        manager.open_live()
+    except MidiUnavailable as exc:
+        log.warning("%s", exc.message)
+        return f"unavailable ({exc.message})"
+    return f"port {args.midi_port_name!r}"
 
 
 def _log_to_file(path: str) -> None:
@@ -171,8 +210,6 @@ def _log_to_file(path: str) -> None:
 
 
 def _send(args: argparse.Namespace) -> int:
-    from bridge.daemon.send import send_command, send_request
-
     if args.request:
         if args.address:
             raise BadRequest("send --request FILE takes no address or arguments: they are in the file")

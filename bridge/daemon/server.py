@@ -23,10 +23,24 @@ from bridge.errors import BridgeError, Forbidden, ProtocolError
 from bridge.jobs.api import JobAccepted, JobCancelled, JobDone, JobEvent, JobFailed, JobProgress, JobRequest
 from bridge.jobs.manager import JobManager
 from bridge.protocol import (
-    DEFAULT_PORT, MAX_DATAGRAM, Cancel, Composers, Convert, Ping, Play, Reply, Request, Status, Stop, decode, encode,
-    is_reply, parse_request, split_secret,
+    DEFAULT_PORT,
+    MAX_DATAGRAM,
+    Cancel,
+    Composers,
+    Convert,
+    Ping,
+    Play,
+    Reply,
+    Request,
+    Status,
+    Stop,
+    decode,
+    encode,
+    is_reply,
+    parse_request,
+    replies,
+    split_secret,
 )
-from bridge.protocol import replies
 
 log = logging.getLogger(__name__)
 

@@ -130,7 +130,8 @@ def _read_mono(handle: sf.SoundFile, frames: int, channels: int) -> np.ndarray:
     """Decode ``frames`` frames block by block, mixing down as it goes: memory stays at the
     mono result plus one block, however many channels the file has."""
     if channels == 1:
-        return handle.read(frames, dtype="float32", always_2d=True)[:, 0]
+        samples: np.ndarray = handle.read(frames, dtype="float32", always_2d=True)[:, 0]
+        return samples
     mono = np.empty(frames, dtype=np.float32)
     done = 0
     while done < frames:

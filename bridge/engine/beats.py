@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from bridge.engine.request import TRACKERS
 from bridge.engine.timing import fixed_grid
 from bridge.engine.types import FIXED_GRID, BeatInfo
 
@@ -24,7 +25,6 @@ TRACKER_SAMPLE_RATE = 44100
 FALLBACK_BPM = 120.0
 MIN_BPM, MAX_BPM = 30.0, 300.0
 SILENCE_PEAK = 1e-4  # -80 dBFS
-TRACKERS = ("auto", "essentia", "librosa")
 ESSENTIA, LIBROSA = "essentia-multifeature", "librosa"
 # librosa: onset strength on beats must exceed the clip's mean by this factor to count as a pulse.
 MIN_PULSE_RATIO = 1.5

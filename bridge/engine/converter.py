@@ -14,23 +14,27 @@ import math
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 import librosa
 import numpy as np
+import torch
+from transformers import StoppingCriteria, StoppingCriteriaList
 
 from bridge.engine.audio import Clip, read_clip
 from bridge.engine.beats import TRACKER_SAMPLE_RATE, grid_tempo, track_beats
+from bridge.engine.decoding import composer_runs, greedy, supported
 from bridge.engine.features import FeatureExtractor, FeatureSettings
 from bridge.engine.model import DEFAULT_MODEL, LoadedModel, load, resolve
-from bridge.engine.timing import ChunkGrid, chunk_grid, extend_beats, to_session
+from bridge.engine.planning import Batch, plan
+from bridge.engine.request import RECIPES, validate_request
 from bridge.engine.streaming import ChunkStreamer
+from bridge.engine.timing import ChunkGrid, chunk_grid, extend_beats, to_session
 from bridge.engine.tokens import DEFAULT_VELOCITY, RowDecoder, StepNote, TokenVocab, decode_chunk
 from bridge.engine.types import Arrangement, BeatInfo, ChunkNotes, ClipRequest, Note, Progress
-from bridge.engine.request import validate_request
 from bridge.errors import Cancelled
 
 log = logging.getLogger(__name__)
@@ -56,9 +60,6 @@ class Analysis:
 DEFAULT_BATCH_SIZE = 128
 FIRST_BATCH = 2
 DECODERS = ("fast", "hf")
-# "faithful": the original Pop2Piano's semantics and the whole clip arranged (default).
-# "reference": what the transformers port does, note for note (parity tests, benchmark).
-RECIPES = ("faithful", "reference")
 # Streaming a clip longer than QUICK_START_S + QUICK_MARGIN_S starts from an analysis of its
 # first QUICK_START_S seconds (essentia: ~0.45 s instead of ~4 s for 3 minutes); its chunks
 # that end QUICK_MARGIN_S before that point are generated first.
@@ -79,40 +80,6 @@ def step_notes_to_session(notes: Sequence[StepNote], grid: ChunkGrid, playrate: 
         if end > start:
             result.append(Note(n.pitch, start, end, n.velocity))
     return result
-
-
-def batches(count: int, first: int, size: int) -> list[tuple[int, int]]:
-    """(start, end) chunk ranges: a small first batch (early notes), then equal ones of at most ``size``. Pure.
-
-    Equal batches, not full ones and a remainder: a decoder step costs about the same for 14
-    rows as for 40 (the matrix units idle), so 78 chunks as 39 + 39 take ~20% less time
-    than 64 + 14 (measured, full-size model, 2 cores).
-    """
-    if count <= 0:
-        return []
-    head = min(count, max(0, first))
-    ranges = [(0, head)] if head else []
-    rest = count - head
-    if rest:
-        parts = -(-rest // size)
-        bounds = [head + rest * i // parts for i in range(parts + 1)]
-        ranges.extend(zip(bounds[:-1], bounds[1:]))
-    return ranges
-
-
-def growing(count: int, first: int, size: int) -> list[tuple[int, int]]:
-    """(start, end) ranges that double from ``first`` up to ``size``: streaming's plan. Pure.
-
-    A batch of n rows takes about as long as one row for small n (the weights are read
-    once per step either way), so doubling keeps the notes ahead of playback while the
-    early notes come soon.
-    """
-    ranges, start, width = [], 0, max(1, first)
-    while start < count:
-        end = min(count, start + width)
-        ranges.append((start, end))
-        start, width = end, min(size, 2 * width)
-    return ranges
 
 
 def _same_inputs(quick: Analysis, full: Analysis, chunks: int, cutoff_steps: int) -> bool:
@@ -196,61 +163,90 @@ class Converter:
         """
         report = progress or (lambda _p: None)
         validate_request(request, self.composers)
-        known: dict[int, list[int]] = {}  # chunk index → token row already generated
-        streamed = 0  # chunks [0, streamed) already handed to ``on_chunk``
-        if analysis is None:
-            clip = self._read(request, report, cancel)
-            if on_chunk is not None:
-                quick = self._quick_start(clip, request, generation, cancel, on_chunk, report)
-            analysis = self._analyse_clip(clip, request, report, cancel)
-            if on_analysis is not None:
-                on_analysis(analysis)
-            if on_chunk is not None and quick is not None:
-                quick_analysis, quick_rows = quick
-                streamed = len(quick_rows)
-                if _same_inputs(quick_analysis, analysis, streamed, self._cutoff_steps()):
-                    known = dict(enumerate(quick_rows))
-                else:  # the file gets the whole-clip analysis; live keeps what it played
-                    log.warning("the opening's quick analysis differs from the whole clip's: chunks 0-%d are "
-                                "generated again for the file; live playback used the quick ones", streamed - 1)
-        clip, beats, grid, mel = analysis.clip, analysis.beats, analysis.grid, analysis.mel
-        _check_cancel(cancel)
+        prepared = self._prepare(request, report, cancel, on_chunk, analysis, generation, on_analysis)
+        count = prepared.analysis.mel.shape[0]
+        rows = {i: r for i, r in prepared.rows.items() if i < count}
+        batches = plan(count, prepared.streamed, len(rows), on_chunk is not None, self.first_batch, self.batch_size)
+        rows.update(self._generate_plan(batches, prepared, request, generation, cancel, on_chunk, report))
+        arrangement = self._assemble(rows, prepared.analysis, request)
+        report(Progress(1.0, "done", count, count))
+        return arrangement
 
-        count = mel.shape[0]
-        rows: dict[int, list[int]] = {i: r for i, r in known.items() if i < count}
-        report(Progress(_FEATURES, "generating", len(rows), count))
-        # (first chunk, last chunk + 1) batches from chunk ``streamed`` on; chunks the quick start
-        # streamed but could not hand over are generated again for the file, last, unstreamed.
-        streamed = min(streamed, count)
-        rest = count - streamed
-        if on_chunk is not None:  # small batches first, doubling, so playback stays ahead
-            shape = growing(rest, self.first_batch if not streamed else 2 * streamed, self.batch_size)
-        else:
-            shape = batches(rest, 0, self.batch_size)
-        plan = [(streamed + a, streamed + b) for a, b in shape]
-        plan += batches(streamed - len(rows), 0, self.batch_size)  # none when the quick rows were reused
-        for first, last in plan:
+    def _prepare(
+        self,
+        request: ClipRequest,
+        report: ProgressCallback,
+        cancel: threading.Event | None,
+        on_chunk: ChunkCallback | None,
+        analysis: Analysis | None,
+        generation: dict[str, Any] | None,
+        on_analysis: Callable[[Analysis], None] | None,
+    ) -> _Prepared:
+        """The clip's analysis, plus rows a quick start already generated and streamed."""
+        if analysis is not None:
+            return _Prepared(analysis)
+        clip = self._read(request, report, cancel)
+        quick = self._quick_start(clip, request, generation, cancel, on_chunk, report) if on_chunk else None
+        analysis = self._analyse_clip(clip, request, report, cancel)
+        if on_analysis is not None:
+            on_analysis(analysis)
+        if quick is None:
+            return _Prepared(analysis)
+        quick_analysis, quick_rows = quick
+        if _same_inputs(quick_analysis, analysis, len(quick_rows), self._cutoff_steps()):
+            return _Prepared(analysis, dict(enumerate(quick_rows)), len(quick_rows))
+        # the file gets the whole-clip analysis; live keeps what it played
+        log.warning("the opening's quick analysis differs from the whole clip's: chunks 0-%d are "
+                    "generated again for the file; live playback used the quick ones", len(quick_rows) - 1)
+        return _Prepared(analysis, {}, len(quick_rows))
+
+    def _generate_plan(
+        self,
+        batches: Sequence[Batch],
+        prepared: _Prepared,
+        request: ClipRequest,
+        generation: dict[str, Any] | None,
+        cancel: threading.Event | None,
+        on_chunk: ChunkCallback | None,
+        report: ProgressCallback,
+    ) -> dict[int, list[int]]:
+        """Token rows for every chunk of the plan, batch by batch, streaming the batches that stream."""
+        analysis = prepared.analysis
+        count = analysis.mel.shape[0]
+        rows: dict[int, list[int]] = {}
+        done = min(len(prepared.rows), count)
+        _check_cancel(cancel)
+        report(Progress(_FEATURES, "generating", done, count))
+        for batch in batches:
             _check_cancel(cancel)
             streamer = None
-            if on_chunk is not None and first >= streamed:
-                after = last if last < count else None
-                streamer = self._streamer(first, last - first, count, after, grid, clip, request, on_chunk)
-            done, size = len(rows), last - first
-            on_step = self._stepper(streamer, report, lambda steps: self._generating(done, size, steps, count))
-            generated = self._generate(mel[first:last], request.composer, generation, cancel, on_step)
+            if on_chunk is not None and batch.stream:
+                after = batch.last if batch.last < count else None
+                streamer = self._streamer(batch.first, batch.size, count, after, analysis.grid, analysis.clip, request,
+                                          on_chunk)
+            finished = done
+            on_step = self._stepper(streamer, report,
+                                    lambda steps: self._generating(finished, batch.size, steps, count))
+            generated = self._generate(analysis.mel[batch.first:batch.last], [request.composer] * batch.size,
+                                       generation, cancel, on_step)
             _check_cancel(cancel)  # generation stops at the next token once cancel is set
             if streamer is not None:
                 streamer.finish()
-            for index, row in zip(range(first, last), generated):
-                rows[index] = row
-            report(Progress(_FEATURES + (1 - _FEATURES) * len(rows) / count * 0.999, "generating", len(rows), count))
+            rows.update(zip(range(batch.first, batch.last), generated))
+            done += batch.size
+            report(Progress(_FEATURES + (1 - _FEATURES) * done / count * 0.999, "generating", done, count))
+        return rows
 
+    def _assemble(self, rows: dict[int, list[int]], analysis: Analysis, request: ClipRequest) -> Arrangement:
+        """Every chunk's row decoded into session notes, and what a DAW needs to place them."""
+        clip, beats, grid = analysis.clip, analysis.beats, analysis.grid
+        count = analysis.mel.shape[0]
         notes: list[Note] = []
         for index in range(count):
             notes.extend(self._chunk_notes(index, self._decode(rows[index], index, grid), grid, clip, request))
         notes.sort(key=lambda n: (n.start, n.pitch, n.end))
         detected = beats.bpm * request.playrate
-        arrangement = Arrangement(
+        return Arrangement(
             notes=notes,
             beats=[to_session(t, request.playrate) for t in beats.times],
             tempo=request.tempo or detected,
@@ -272,8 +268,6 @@ class Converter:
             recipe=self.recipe,
             precision=self.loaded.precision,
         )
-        report(Progress(1.0, "done", count, count))
-        return arrangement
 
     def analyse(
         self, request: ClipRequest, progress: ProgressCallback | None = None, cancel: threading.Event | None = None
@@ -346,7 +340,7 @@ class Converter:
         streamer = self._streamer(0, keep, analysis.mel.shape[0], keep, analysis.grid, clip, request, on_chunk)
         # alive while the opening generates; its share of the whole is not known yet
         on_step = self._stepper(streamer, report, lambda _steps: Progress(_READ, "generating", 0, 0))
-        rows = self._generate(analysis.mel[:keep], request.composer, generation, cancel, on_step)
+        rows = self._generate(analysis.mel[:keep], [request.composer] * keep, generation, cancel, on_step)
         _check_cancel(cancel)
         streamer.finish()
         return analysis, rows
@@ -421,15 +415,11 @@ class Converter:
     def _generate(
         self,
         mel: np.ndarray,
-        composer: str,
+        composers: Sequence[str],
         generation: dict[str, Any] | None = None,
         cancel: threading.Event | None = None,
         on_step: Callable[[list[int], list[int]], None] | None = None,
     ) -> list[list[int]]:
-        import torch
-
-        from bridge.engine.decoding import greedy, supported
-
         # A private copy per call: the port's generate() writes its kwargs into the config
         # it is given, which would leak one request's settings into the next.
         config = self.loaded.generation_config_copy()
@@ -437,26 +427,36 @@ class Converter:
             config.update(**generation)
         features = torch.from_numpy(mel).to(self.loaded.device, self.loaded.dtype)
         if self.decoder == "fast" and supported(config):
-            return greedy(self.loaded.model, features, composer, config, cancel, on_step)
-        from transformers import StoppingCriteria, StoppingCriteriaList
+            return greedy(self.loaded.model, features, composers, config, cancel, on_step)
 
         class _Cancelled(StoppingCriteria):
-            def __call__(self, input_ids, scores, **kwargs):  # noqa: ANN001 - transformers' signature
+            def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
                 return torch.full((input_ids.shape[0],), bool(cancel and cancel.is_set()), dtype=torch.bool)
 
+        rows: list[list[int]] = []
         with torch.inference_mode():
-            ids = self.loaded.model.generate(
-                input_features=features,
-                composer=composer,
-                generation_config=config,
-                stopping_criteria=StoppingCriteriaList([_Cancelled()]) if cancel is not None else None,
-            )
-        rows = ids.cpu().tolist()
+            for composer, first, last in composer_runs(composers):  # generate() takes one composer per call
+                ids = self.loaded.model.generate(
+                    input_features=features[first:last],
+                    composer=composer,
+                    generation_config=config,
+                    stopping_criteria=StoppingCriteriaList([_Cancelled()]) if cancel is not None else None,
+                )
+                rows.extend(ids.cpu().tolist())
         if on_step is not None:  # generate() returns whole rows: replay them step by step
             for t in range(1, max(len(r) for r in rows)):
                 slots = [i for i, r in enumerate(rows) if t < len(r)]
                 on_step(slots, [rows[i][t] for i in slots])
         return rows
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A clip ready to generate: its analysis, and the rows (by chunk) a quick start already made."""
+
+    analysis: Analysis
+    rows: dict[int, list[int]] = field(default_factory=dict)
+    streamed: int = 0  # chunks [0, streamed) were streamed to live playback already
 
 
 class _Every:

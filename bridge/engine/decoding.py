@@ -12,7 +12,7 @@ settings it does not implement, so callers can fall back to ``generate()``.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -49,7 +49,7 @@ def supported(config: Any) -> bool:
     return all(getattr(config, name, allowed[0]) in allowed for name, allowed in _REQUIRED.items())
 
 
-class PreallocatedLayer(DynamicLayer):
+class PreallocatedLayer(DynamicLayer):  # type: ignore[no-untyped-call]
     """A key/value cache layer that writes into preallocated buffers and returns views.
 
     The buffers start at ``capacity`` positions (the row length limit, so they never
@@ -64,20 +64,22 @@ class PreallocatedLayer(DynamicLayer):
         self._kbuf: torch.Tensor | None = None
         self._vbuf: torch.Tensor | None = None
 
-    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any):
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any,
+               **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
         if not self.is_initialized:
             self.lazy_initialization(key_states, value_states)
         new = key_states.shape[-2]
         end = self._length + new
-        if self._kbuf is None or end > self._kbuf.shape[-2]:
-            capacity = max(end, 2 * self._kbuf.shape[-2] if self._kbuf is not None else self.capacity)
-            self._kbuf = self._grow(self._kbuf, key_states, capacity)
-            self._vbuf = self._grow(self._vbuf, value_states, capacity)
-        self._kbuf[..., self._length : end, :] = key_states
-        self._vbuf[..., self._length : end, :] = value_states
+        kbuf, vbuf = self._kbuf, self._vbuf
+        if kbuf is None or vbuf is None or end > kbuf.shape[-2]:
+            capacity = max(end, 2 * kbuf.shape[-2] if kbuf is not None else self.capacity)
+            kbuf = self._kbuf = self._grow(kbuf, key_states, capacity)
+            vbuf = self._vbuf = self._grow(vbuf, value_states, capacity)
+        kbuf[..., self._length : end, :] = key_states
+        vbuf[..., self._length : end, :] = value_states
         self._length = end
-        self.keys = self._kbuf[..., :end, :]
-        self.values = self._vbuf[..., :end, :]
+        self.keys = kbuf[..., :end, :]
+        self.values = vbuf[..., :end, :]
         return self.keys, self.values
 
     def _grow(self, old: torch.Tensor | None, like: torch.Tensor, capacity: int) -> torch.Tensor:
@@ -88,12 +90,12 @@ class PreallocatedLayer(DynamicLayer):
         return buffer
 
     def batch_select_indices(self, indices: torch.Tensor) -> None:
-        if self._kbuf is None:
+        if self._kbuf is None or self._vbuf is None:
             return
-        self._kbuf = self._kbuf.index_select(0, indices)
-        self._vbuf = self._vbuf.index_select(0, indices)
-        self.keys = self._kbuf[..., : self._length, :]
-        self.values = self._vbuf[..., : self._length, :]
+        kbuf = self._kbuf = self._kbuf.index_select(0, indices)
+        vbuf = self._vbuf = self._vbuf.index_select(0, indices)
+        self.keys = kbuf[..., : self._length, :]
+        self.values = vbuf[..., : self._length, :]
 
 
 def _new_cache(capacity: int) -> EncoderDecoderCache:
@@ -107,18 +109,46 @@ def _cache_keyword(model: Any) -> str:
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
+def composer_runs(composers: Sequence[str]) -> list[tuple[str, int, int]]:
+    """(composer, first row, last row + 1) for each run of rows that share a composer. Pure."""
+    runs: list[tuple[str, int, int]] = []
+    for row, composer in enumerate(composers):
+        if runs and runs[-1][0] == composer:
+            runs[-1] = (composer, runs[-1][1], row + 1)
+        else:
+            runs.append((composer, row, row + 1))
+    return runs
+
+
+def _conditioned(model: Any, features: torch.Tensor, composers: Sequence[str], config: Any) -> tuple[Any, Any]:
+    """The encoder's input for each row: its mel features behind its composer's style token.
+
+    The model's conditioner takes one composer per call, so rows of several composers (one batch
+    of many styles) are conditioned run by run and joined; the rows stay in their order.
+    """
+    embeds, masks = [], []
+    for composer, first, last in composer_runs(composers):
+        embed, mask = model.get_mel_conditioner_outputs(
+            input_features=features[first:last], attention_mask=None, composer=composer, generation_config=config)
+        embeds.append(embed)
+        masks.append(mask)
+    if len(embeds) == 1:
+        return embeds[0], masks[0]
+    return torch.cat(embeds), None if any(m is None for m in masks) else torch.cat(masks)
+
+
 @torch.inference_mode()
 def greedy(
     model: Any,
     features: torch.Tensor,
-    composer: str,
+    composers: Sequence[str],
     config: Any,
     cancel: Any = None,
     on_step: Callable[[list[int], list[int]], None] | None = None,
 ) -> list[list[int]]:
     """Token rows (decoder start token first, up to and including EOS) for each chunk.
 
-    ``on_step(rows, tokens)`` hears every step's new token of each row still generating,
+    ``composers[i]`` is row ``i``'s style. ``on_step(rows, tokens)`` hears every step's new token of each row still generating,
     so a caller can turn tokens into notes while the batch is still running.
     """
     eos = int(config.eos_token_id if not isinstance(config.eos_token_id, list) else config.eos_token_id[0])
@@ -126,9 +156,7 @@ def greedy(
     max_length = int(config.max_length)
     min_length = int(config.min_length or 0)
     forced_eos = config.forced_eos_token_id
-    embeds, mask = model.get_mel_conditioner_outputs(
-        input_features=features, attention_mask=None, composer=composer, generation_config=config
-    )
+    embeds, mask = _conditioned(model, features, composers, config)
     encoded = model.get_encoder()(inputs_embeds=embeds, attention_mask=mask, return_dict=True)
     hidden = encoded.last_hidden_state
     batch = features.shape[0]
@@ -166,6 +194,6 @@ def greedy(
             hidden = hidden.index_select(0, keep)
             mask = mask.index_select(0, keep) if mask is not None else None
             for layer in (*cache.self_attention_cache.layers, *cache.cross_attention_cache.layers):
-                layer.batch_select_indices(keep)
+                layer.batch_select_indices(keep)  # type: ignore[union-attr]  # our DynamicLayers have it
         tokens = chosen[:, None]
     return rows

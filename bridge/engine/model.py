@@ -164,9 +164,9 @@ def load(
         with open(os.path.join(source.folder, "vocab.json"), encoding="utf-8") as handle:
             encoder = {str(k): int(v) for k, v in json.load(handle).items()}
         verbosity = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()
+        hf_logging.set_verbosity(logging.ERROR)
         try:
-            model = Pop2PianoForConditionalGeneration.from_pretrained(source.folder, **overrides)
+            model: Any = Pop2PianoForConditionalGeneration.from_pretrained(source.folder, **overrides)  # type: ignore[arg-type]
         finally:
             hf_logging.set_verbosity(verbosity)
     except (OSError, ValueError, RuntimeError, json.JSONDecodeError) as exc:
@@ -179,7 +179,8 @@ def load(
     if precision == "bf16":
         model, dtype = model.to(torch.bfloat16), torch.bfloat16
     elif precision == "int8":
-        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        model = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
+            model, {torch.nn.Linear}, dtype=torch.qint8)
     generation_config = model.generation_config
     composers = dict(getattr(generation_config, "composer_to_feature_token", {}) or {})
     if not composers:

@@ -12,6 +12,11 @@ from collections.abc import Sequence
 from bridge.engine.types import ClipRequest
 from bridge.errors import BadRequest, UnknownComposer
 
+# "faithful": the original Pop2Piano's semantics and the whole clip arranged (default).
+# "reference": what the transformers port does, note for note (parity tests, benchmark).
+RECIPES = ("faithful", "reference")
+# Beat trackers: essentia where installed (what the model was trained on), else librosa; or one of them.
+TRACKERS = ("auto", "essentia", "librosa")
 MIN_TEMPO, MAX_TEMPO = 1.0, 960.0
 MIN_PLAYRATE, MAX_PLAYRATE = 0.01, 100.0
 

@@ -12,9 +12,8 @@ vector instructions. Other ratios, or any setting it does not cover, go to libro
 
 from __future__ import annotations
 
-import numpy as np
-
 import numba  # comes with resampy, which the reference features need anyway
+import numpy as np
 
 _BLOCK = 4096  # outputs per work item: the accumulators stay in the L1 cache
 
@@ -48,7 +47,7 @@ def whole_factor_taps(
     return int(round(step)), np.ascontiguousarray(left), np.ascontiguousarray(right)
 
 
-def _fir_decimate(phases, factor, pad, left, right, out):  # noqa: ANN001 - compiled by numba
+def _fir_decimate(phases, factor, pad, left, right, out):  # type: ignore[no-untyped-def]  # compiled by numba
     n_out = out.shape[0]
     blocks = (n_out + _BLOCK - 1) // _BLOCK
     for b in numba.prange(blocks):

@@ -1,9 +1,9 @@
-"""Caches that make repeated requests instant.
+"""The caches' parts: a small thread-safe LRU and the content hash their keys start with.
 
-``AnalysisCache`` keeps what does not depend on the composer (decoded audio, beats,
-features) per (audio content, range); ``ResultCache`` keeps arrangements per (audio
-content, range, playrate, composer, engine revision). Audio content is a SHA-256 of
-the file, memoised by what identifies one version of one file: path, device, inode, size,
+The job manager keeps arrangements in an :class:`LRU` keyed by (audio content, range,
+playrate, composer, engine settings); the inference engine keeps analyses (beats and
+features, which do not depend on the composer) keyed by (audio content, range). Audio
+content is a SHA-256 of the file, memoised by what identifies one version of one file: path, device, inode, size,
 and both mtime and ctime. A file replaced by another of the same size with its mtime put
 back (``cp -p``, ``rsync -t``) still gets a new ctime, so it is hashed again. Where ctime is
 not a change time (Windows: creation time) nothing is memoised: every request hashes.

@@ -279,7 +279,8 @@ class ProcessEngine:
             self._kill()
             raise error_for(message[1], message[2])
         log.info("inference process %s ready", self._proc.pid)
-        return message[1]
+        info: EngineInfo = message[1]
+        return info
 
     def convert(self, clip: ClipRequest, digest: str, progress: ProgressCallback, cancel: threading.Event,
                 on_chunk: ChunkCallback | None) -> Arrangement:
@@ -320,7 +321,8 @@ class ProcessEngine:
                     elif kind == "chunk" and on_chunk is not None:
                         on_chunk(message[1])
                     elif kind == "done":
-                        return message[1]
+                        arrangement: Arrangement = message[1]
+                        return arrangement
                     elif kind == "error":
                         raise error_for(message[1], message[2])
             except (EOFError, OSError):
@@ -338,7 +340,8 @@ class ProcessEngine:
         if proc.is_alive():
             proc.kill()
         proc.join(5)
-        return proc.exitcode
+        code: int | None = proc.exitcode
+        return code
 
     def close(self) -> None:
         """Ask the child to quit (after the job in progress, which the caller cancelled); bounded in time."""
@@ -352,6 +355,9 @@ class ProcessEngine:
                 except (OSError, BrokenPipeError):
                     pass
             self._kill()
+            # Its cross-process event is a set of named semaphores: free them now, since serve
+            # leaves with os._exit (no atexit clean-up) and the resource tracker would warn of leaks.
+            self._cancel = None
         finally:
             if held:
                 self._lock.release()

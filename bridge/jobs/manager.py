@@ -26,11 +26,18 @@ from bridge.engine.request import validate_request
 from bridge.engine.types import Arrangement, ChunkNotes, ClipRequest, Progress
 from bridge.errors import BadRequest, BridgeError, Busy, Cancelled, DuplicateId, MidiUnavailable, NotFound
 from bridge.jobs.api import (
-    JobAccepted, JobCancelled, JobDone, JobEvent, JobFailed, JobListener, JobProgress, JobRequest,
+    JobAccepted,
+    JobCancelled,
+    JobDone,
+    JobEvent,
+    JobFailed,
+    JobListener,
+    JobProgress,
+    JobRequest,
 )
 from bridge.jobs.cache import LRU, ContentHasher
 from bridge.jobs.inference import Engine
-from bridge.jobs.naming import DEFAULT_FOLDER, OutputRequest
+from bridge.output.naming import DEFAULT_FOLDER, OutputRequest
 from bridge.output.files import write_result
 from bridge.output.live import Player, Session
 

@@ -1,1 +1,2 @@
-"""Output sinks: what becomes of an arrangement (files now, a live MIDI port later)."""
+"""Output sinks: what becomes of an arrangement. Files (``files``: a MIDI file and its notes JSON,
+named by ``naming`` and owned per ``manifest``) and live playback (``live`` on a ``ports.MidiPort``)."""

@@ -13,7 +13,7 @@ import errno
 import os
 import secrets
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
 
 from bridge.errors import BridgeError, IOFailure, NotFound
 
@@ -108,7 +108,7 @@ def io_error(exc: OSError, folder: str, label: str = "the output folder") -> Bri
 
 
 @contextlib.contextmanager
-def atomic_write(path: str, mode: str = "wb") -> Iterator[IO]:
+def atomic_write(path: str, mode: str = "wb") -> Iterator[IO[Any]]:
     """Write to a hidden temporary file beside ``path``, then rename it over ``path``.
 
     For files the caller owns outright (tests, tools); conversion results go through

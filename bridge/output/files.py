@@ -26,13 +26,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bridge.engine.timing import TempoMap
 from bridge.engine.types import Arrangement
 from bridge.errors import BadRequest, IOFailure
-from bridge.jobs.naming import MIDI_SUFFIX, OutputRequest, request_key, stem_for, variants
+from bridge.output.naming import MIDI_SUFFIX, OutputRequest, request_key, stem_for, variants
 from bridge.output.atomic import TEMP_SUFFIX, NameTaken, fsync_folder, io_error, publish_new, write_temp
 from bridge.output.manifest import MANIFEST_NAME, FileRecord, Manifest
 from bridge.output.midi_file import TICKS_PER_BEAT, midi_bytes
+from bridge.output.midi_timing import TempoMap
 from bridge.output.notes_json import notes_json_bytes, notes_path_for
 
 log = logging.getLogger(__name__)

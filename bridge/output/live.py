@@ -15,7 +15,6 @@ import heapq
 import itertools
 import logging
 import math
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -24,53 +23,12 @@ from dataclasses import dataclass, field
 import mido
 
 from bridge.engine.types import Note
-from bridge.errors import MidiUnavailable
+from bridge.output.ports import CHANNEL, MidiPort, open_port
 
 log = logging.getLogger(__name__)
 
-CHANNEL = 0
 LEAD_S = 0.05  # a session starts this far ahead, so its first notes are not late
 SPIN_S = 0.002  # the last stretch before an event is busy-waited for sub-millisecond timing
-API_NAMES = ("LINUX_ALSA", "UNIX_JACK", "MACOSX_CORE", "WINDOWS_MM")
-
-
-def open_port(name: str, api: str | None = None) -> mido.ports.BaseOutput:
-    """A virtual output port named ``name`` (an existing one on Windows, e.g. from loopMIDI).
-
-    Without ``api`` every compiled rtmidi API is tried in turn (ALSA, JACK, CoreMIDI, WinMM).
-    """
-    apis = [api] if api else _compiled_apis()
-    problems = []
-    for candidate in apis:
-        try:
-            backend = mido.Backend(f"mido.backends.rtmidi/{candidate}", load=True)
-            if candidate == "WINDOWS_MM":
-                existing = [n for n in backend.get_output_names() if name.lower() in n.lower()]
-                if not existing:
-                    problems.append(f"{candidate}: no port named {name!r} (Windows has no virtual ports)")
-                    continue
-                port = backend.open_output(existing[0])
-            else:
-                port = backend.open_output(name, virtual=True, client_name=name)
-            log.info("live MIDI: %s port %r", candidate, name)
-            port.api = candidate  # which backend it lives on, for health checks
-            return port
-        except (OSError, RuntimeError, ValueError, ImportError) as exc:  # rtmidi raises SystemError subclasses of RuntimeError
-            problems.append(f"{candidate}: {str(exc).strip() or type(exc).__name__}")
-    advice = (
-        "install loopMIDI and create a port with this name" if sys.platform == "win32"
-        else "start a JACK server or load the ALSA sequencer (snd-seq)"
-    )
-    raise MidiUnavailable(f"cannot open MIDI port {name!r} ({'; '.join(problems) or 'no MIDI API'}); {advice}")
-
-
-def _compiled_apis() -> list[str]:
-    try:
-        import rtmidi
-    except ImportError:
-        return []
-    names = {getattr(rtmidi, f"API_{n}", None): n for n in API_NAMES}
-    return [names[a] for a in rtmidi.get_compiled_api() if a in names]
 
 
 @dataclass(order=True)
@@ -110,18 +68,10 @@ class Session:
 
 
 class Player:
-    """Plays sessions on ``send`` (a port's send method) with one thread and a steady clock."""
+    """Plays sessions on one :class:`~bridge.output.ports.MidiPort` with one thread and a steady clock."""
 
-    def __init__(
-        self,
-        send: Callable[[mido.Message], None],
-        clock: Callable[[], float] = time.perf_counter,
-        on_close: Callable[[], None] | None = None,
-        health: Callable[[], bool] | None = None,
-    ) -> None:
-        self._send = send
-        self._on_close = on_close
-        self._health = health
+    def __init__(self, port: MidiPort, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.port = port
         self._clock = clock
         self._cond = threading.Condition()
         self._session: Session | None = None
@@ -161,10 +111,8 @@ class Player:
         """False once a send failed or the port's backend says the port is gone."""
         if self.failure:
             return False
-        if self._health is None:
-            return True
         try:
-            return bool(self._health())
+            return bool(self.port.healthy())
         except Exception as exc:  # the backend itself is down
             self.failure = f"{type(exc).__name__}: {exc}"
             return False
@@ -193,6 +141,7 @@ class Player:
             self._closed = True
             self._cond.notify_all()
         self._thread.join(timeout=2)
+        self.port.abandon()
 
     def close(self) -> None:
         with self._cond:
@@ -200,11 +149,10 @@ class Player:
             self._closed = True
             self._cond.notify_all()
         self._thread.join(timeout=2)
-        if self._on_close is not None:
-            try:
-                self._on_close()
-            except Exception as exc:  # closing a port whose backend is gone
-                log.warning("closing the MIDI port failed: %s", exc)
+        try:
+            self.port.close()
+        except Exception as exc:  # closing a port whose backend is gone
+            log.warning("closing the MIDI port failed: %s", exc)
 
     # -- internals --------------------------------------------------------------------
     def _add(self, session: Session, notes: Iterable[Note], horizon: float, finish: bool = False) -> None:
@@ -233,16 +181,17 @@ class Player:
     def _end_locked(self) -> None:
         """Silence and drop the current session (caller holds the lock)."""
         if self._owners or self._session is not None:
-            for pitch in sorted(self._owners):
-                self._safe_send(mido.Message("note_off", channel=CHANNEL, note=pitch, velocity=0))
+            owners = set(self._owners)
+            self._safely(lambda: self.port.panic(owners))
             self._owners.clear()
-            self._safe_send(mido.Message("control_change", channel=CHANNEL, control=64, value=0))
-            self._safe_send(mido.Message("control_change", channel=CHANNEL, control=123, value=0))
         self._session = None
 
     def _safe_send(self, message: mido.Message) -> bool:
+        return self._safely(lambda: self.port.send(message))
+
+    def _safely(self, act: Callable[[], None]) -> bool:
         try:
-            self._send(message)
+            act()
             return True
         except Exception as exc:  # the backend went away: report, never crash the player
             self.failure = f"{type(exc).__name__}: {exc}"
@@ -304,24 +253,5 @@ class Player:
 
 
 def port_player(name: str, api: str | None = None) -> Player:
-    """A player on a newly opened port; closing the player closes the port.
-
-    A JACK or ALSA server that goes away takes the port with it while sends still "work"
-    (measured with JACK: no error, messages dropped; after a restart the port is missing),
-    so the player checks that the port is still listed before each session.
-    """
-    port = open_port(name, api)
-    backend_api = getattr(port, "api", None) or api
-    return Player(port.send, on_close=port.close, health=lambda: _port_listed(name, backend_api))
-
-
-def _port_listed(name: str, api: str | None) -> bool:
-    if api in (None, "MACOSX_CORE", "WINDOWS_MM"):
-        return True
-    import rtmidi
-
-    probe = rtmidi.MidiIn(rtapi=getattr(rtmidi, f"API_{api}"), name="pop2piano-probe")
-    try:
-        return any(name in port for port in probe.get_ports())
-    finally:
-        probe.delete()
+    """A player on a newly opened port (:func:`~bridge.output.ports.open_port`); closing it closes the port."""
+    return Player(open_port(name, api))

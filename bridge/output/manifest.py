@@ -2,7 +2,7 @@
 
 The bridge may replace a file only if it wrote it and nobody changed it since. When it writes
 a result it records, per file name, the size, modification time (ns) and SHA-256 it left on disk,
-and the request key (:func:`bridge.jobs.naming.request_key`) it was written for. A file is the
+and the request key (:func:`bridge.output.naming.request_key`) it was written for. A file is the
 bridge's own exactly when it is a regular file (not a symlink) whose size, mtime and content hash
 all still match its record: an edit, a re-save, ``touch``, a file copied over it or put there
 by anyone else makes it the producer's, and it is never replaced or deleted.

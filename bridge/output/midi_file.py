@@ -11,14 +11,14 @@ such a file keeps its note times only when imported by time (or with its tempo m
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import mido
 
 from bridge.engine.notes import playable
-from bridge.engine.timing import TempoMap, seconds_to_ticks, tempo_to_midi
 from bridge.engine.types import Note
 from bridge.output.atomic import atomic_write
+from bridge.output.midi_timing import TempoMap, seconds_to_ticks, tempo_to_midi
 
 TICKS_PER_BEAT = 960
 PIANO_PROGRAM = 0
@@ -64,7 +64,7 @@ def build_midi(
     return midi
 
 
-def _tick_notes(notes: Sequence[Note], ticks) -> list[tuple[int, int, int, int]]:
+def _tick_notes(notes: Sequence[Note], ticks: Callable[[float], int]) -> list[tuple[int, int, int, int]]:
     """(pitch, on, off, velocity) in ticks, at least one tick long, never overlapping per pitch.
 
     Notes closer than a tick collapse onto one tick; of those the later strike wins.

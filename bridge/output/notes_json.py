@@ -12,10 +12,10 @@ from typing import Any
 
 from bridge import __version__
 from bridge.engine.notes import playable
-from bridge.engine.timing import tempo_to_midi
 from bridge.engine.types import Arrangement
-from bridge.jobs.naming import NOTES_SUFFIX
+from bridge.output.naming import NOTES_SUFFIX
 from bridge.output.midi_file import TICKS_PER_BEAT
+from bridge.output.midi_timing import tempo_to_midi
 
 SCHEMA_ID = "pop2piano-bridge/notes"
 SCHEMA_VERSION = 1

@@ -19,12 +19,15 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import mido
+import rtmidi
 
 from bridge.errors import MidiUnavailable
 
 log = logging.getLogger(__name__)
 
 CHANNEL = 0
+# The virtual port's name: what a producer routes to a piano track (on Windows, a loopMIDI port's).
+DEFAULT_MIDI_PORT = "Pop2Piano Bridge"
 SUSTAIN, ALL_NOTES_OFF = 64, 123
 # Names people type → rtmidi's API names (mido.backends.rtmidi's). rtmidi's own names, any case, work too.
 API_ALIASES = {
@@ -78,6 +81,7 @@ class RtMidiPort(MidiPort):
         self.port = port
         self.name = name
         self.api = api
+        self.abandoned = False
 
     def send(self, message: mido.Message) -> None:
         self.port.send(message)
@@ -85,8 +89,6 @@ class RtMidiPort(MidiPort):
     def healthy(self) -> bool:
         if self.api not in _SERVER_APIS:
             return True
-        import rtmidi  # mido's backend already imported it
-
         with quiet_native_stderr():
             probe = rtmidi.MidiIn(rtapi=getattr(rtmidi, f"API_{self.api}"), name="pop2piano-probe")
             try:
@@ -95,10 +97,13 @@ class RtMidiPort(MidiPort):
                 probe.delete()
 
     def close(self) -> None:
-        self.port.close()
+        if not self.abandoned:
+            self.port.close()
 
     def abandon(self) -> None:
-        self.port = None
+        # Keep the mido port referenced: freeing it closes its rtmidi client, which crashes libjack
+        # when the JACK server is gone (measured: SIGSEGV at exit). The bridge keeps abandoned players.
+        self.abandoned = True
 
 
 def compiled_apis() -> list[str]:

@@ -9,8 +9,22 @@ from bridge.errors import ProtocolError
 from bridge.protocol.osc import MAX_DATAGRAM, Message, decode, encode, sendable, split_secret
 from bridge.protocol.replies import FINAL_REPLIES, REPLIES, Reply, is_reply
 from bridge.protocol.requests import (
-    CONVERT_OPTIONS, DEFAULT_LISTEN_PORT, DEFAULT_PORT, OUTPUTS, PREFIX, REQUESTS, Cancel, Composers, Convert, Ping,
-    Play, Request, Spec, Status, Stop, parse_request,
+    CONVERT_OPTIONS,
+    DEFAULT_LISTEN_PORT,
+    DEFAULT_PORT,
+    OUTPUTS,
+    PREFIX,
+    REQUESTS,
+    Cancel,
+    Composers,
+    Convert,
+    Ping,
+    Play,
+    Request,
+    Spec,
+    Status,
+    Stop,
+    parse_request,
 )
 
 __all__ = [

@@ -121,7 +121,7 @@ def port(value: Any, job_id: str) -> int:
 
 
 def job_id(value: Any, _job_id: str = "") -> str:
-    text = string("job_id")(value, "")
+    text: str = string("job_id")(value, "")
     if not JOB_ID.fullmatch(text):
         raise ProtocolError("job_id must be 1–64 characters of letters, digits and . _ : -")
     return text
@@ -132,7 +132,7 @@ def absolute_path(what: str) -> Check:
     as_string = string(what)
 
     def check(value: Any, job: str) -> str:
-        path = as_string(value, job)
+        path: str = as_string(value, job)
         if not path:
             raise ProtocolError(f"{what} is empty", job)
         if not (posixpath.isabs(path) or ntpath.isabs(path)):
@@ -147,7 +147,7 @@ def one_of(what: str, choices: Sequence[str]) -> Check:
     as_string = string(what)
 
     def check(value: Any, job: str) -> str:
-        text = as_string(value, job)
+        text: str = as_string(value, job)
         if text not in choices:
             raise ProtocolError(f"{what} must be one of {', '.join(choices)}, got {text!r}", job)
         return text

@@ -13,10 +13,10 @@ import threading
 import time
 from typing import Any
 
+import audio_fixtures
 import pytest
 import soundfile as sf
 
-import audio_fixtures
 from bridge.engine.types import Arrangement, ClipRequest
 from bridge.errors import BadRequest, Busy, Cancelled, DuplicateId, NotFound
 from bridge.jobs.api import JobAccepted, JobCancelled, JobDone, JobEvent, JobFailed, JobProgress, JobRequest

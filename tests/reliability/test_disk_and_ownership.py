@@ -12,13 +12,13 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
+from processes import Daemon, Peer
 
 from bridge.engine.types import ClipRequest
 from bridge.errors import IOFailure
-from bridge.jobs.naming import OutputRequest, stem_for
+from bridge.output.naming import OutputRequest, stem_for
 from bridge.output.files import render, write_result
 from bridge.output.manifest import MANIFEST_NAME
-from processes import Daemon, Peer
 
 PAGE = os.sysconf("SC_PAGE_SIZE")  # tmpfs charges whole pages
 

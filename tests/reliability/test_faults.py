@@ -7,8 +7,6 @@ import signal
 import threading
 import time
 
-import pytest
-
 from processes import Daemon, Peer, answers_ping
 
 

@@ -10,10 +10,10 @@ import time
 import numpy as np
 import pytest
 import soundfile as sf
-
-from bridge.daemon.limits import BURST, RATE
 from processes import Daemon, Peer
 from pythonosc.osc_message_builder import OscMessageBuilder
+
+from bridge.daemon.limits import BURST, RATE
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +87,7 @@ def test_thousands_of_malformed_datagrams_then_ping(daemon):
 
 def _parses(datagram: bytes) -> bool:
     """Whether the bridge takes this datagram for a well-formed request (always answered)."""
-    from bridge.protocol import decode, split_secret
-    from bridge.protocol import ProtocolError, is_reply, parse_request
+    from bridge.protocol import ProtocolError, decode, is_reply, parse_request, split_secret
 
     try:
         address, args = decode(datagram)

@@ -8,7 +8,6 @@ import time
 
 import mido
 import pytest
-
 from processes import Daemon, Jack, Peer
 
 pytestmark = pytest.mark.skipif(not shutil.which("jackd"), reason="needs jackd (Debian package jackd2)")

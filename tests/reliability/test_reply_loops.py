@@ -10,13 +10,12 @@ import time
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from processes import Daemon, Peer
 
 from bridge.daemon.limits import BURST, RATE, PeerLimiter
-from bridge.protocol import decode, encode, sendable
 from bridge.jobs.inference import cpu_seconds
+from bridge.protocol import decode, encode, is_reply, parse_request, sendable
 from bridge.protocol import replies as msg
-from bridge.protocol import is_reply, parse_request
-from processes import Daemon, Peer
 
 SECRET = "s3cret"
 

@@ -11,12 +11,12 @@ import subprocess
 import sys
 import time
 
+import audio_fixtures
 import pytest
 import soundfile as sf
-
-import audio_fixtures
-from bridge.engine.audio import MAX_SAMPLE_RATE
 from processes import ROOT, Daemon, Peer
+
+from bridge.engine.audio import MAX_SAMPLE_RATE
 
 SR = 44100
 

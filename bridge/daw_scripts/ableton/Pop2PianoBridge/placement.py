@@ -25,7 +25,6 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 from .audio_header import sample_rate_of
 
 REPITCH = 3  # Live.Clip.WarpMode.repitch
-DEFAULT_COMPOSER = "composer1"
 
 
 class Loop(NamedTuple):

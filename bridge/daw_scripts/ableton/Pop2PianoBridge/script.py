@@ -25,7 +25,7 @@ from . import osc
 from .config import BridgeConfig, load_config, parse_config
 from .launcher import Launcher
 from .placement import (
-    DEFAULT_COMPOSER, Region, clip_state, composer_from_name, describe_composers, liveobj_valid,
+    Region, clip_state, composer_from_name, describe_composers, liveobj_valid,
     placed_notes, region_for, strip_command,
 )
 
@@ -62,7 +62,8 @@ class Pending:
 
     def args(self, job_id: str, listen_port: int, tempo: float) -> List[osc.Arg]:
         region = self.region
-        return [job_id, region.path, "composer", self.composer, "start", region.start, "duration",
+        chosen: List[osc.Arg] = ["composer", self.composer] if self.composer else []
+        return [job_id, region.path, *chosen, "start", region.start, "duration",
                 region.duration, "playrate", region.playrate, "tempo", float(tempo), "output", "file",
                 "reply_port", listen_port]
 
@@ -169,7 +170,7 @@ class Pop2PianoBridge:
             self._message("select an audio clip first")
             return None
         if not composer:
-            composer = self.composers[0] if self.composers else DEFAULT_COMPOSER
+            composer = self.composers[0] if self.composers else ""  # "": the bridge's default style
         elif self.composers is not None and composer not in self.composers:
             self._message("the bridge has no %s (it has %s)" % (composer, describe_composers(self.composers)))
             return None
@@ -185,7 +186,7 @@ class Pop2PianoBridge:
         if self.model_problem:
             self._message(MODEL_UNAVAILABLE % self.model_problem)
         else:
-            self._message("converting %s (%s)…" % (name, composer))
+            self._message("converting %s (%s)…" % (name, composer or "the default style"))
         return job_id
 
     def _submit(self, pending: Pending) -> str:
@@ -370,7 +371,9 @@ class Pop2PianoBridge:
                           % pending.name)
             return
         notes = placed_notes(pending.region, clip, document)
-        label = "%s - %s (piano)" % (pending.name, pending.composer)
+        # the style the bridge used: the one asked for, or its default (named in the notes JSON)
+        composer = document.get("composer") or pending.composer
+        label = "%s - %s (piano)" % (pending.name, composer)
         song = self.song()
         song.begin_undo_step()
         try:

@@ -440,7 +440,9 @@ local function conversion_result(info, request, state, failure, options)
       bridge.log(result.error)
       return result
     end
-    local _, _, count, dropped = bridge.insert(info, document, options.composer, request)
+    -- the style the bridge used: the one asked for, or its default (named in the notes JSON)
+    local composer = type(document.composer) == "string" and document.composer or options.composer
+    local _, _, count, dropped = bridge.insert(info, document, composer, request)
     result.count = count
     bridge.log(string.format("%s: %d notes on a new track%s", info.name, count,
       dropped > 0 and string.format(" (%d left out: beyond MIDI's range once transposed)", dropped) or ""))
@@ -485,8 +487,8 @@ function bridge.convert_items(items, options, on_done)
     local out_dir = options.output ~= "live" and bridge.out_dir() or nil
     local args = core.convert_args(job_id, request, { composer = options.composer, output = options.output,
       out_dir = out_dir })
-    bridge.log(string.format("%s: converting with %s (%s)%s", current.name, options.composer, options.output,
-      describe(request)))
+    bridge.log(string.format("%s: converting with %s (%s)%s", current.name,
+      options.composer ~= "" and options.composer or "the default style", options.output, describe(request)))
     local last_stage
     bridge.request(settings, "/pop2piano/convert", args, function(state, failure)
       local result = conversion_result(current, request, state, failure, options)

@@ -83,7 +83,7 @@ function core.settings(config, ext)
   ext = ext or {}
   local problems = {}
   local s = { command = core.DEFAULT_COMMAND, command_from = "default", host = core.DEFAULT_HOST,
-    port = core.DEFAULT_PORT, secret = "", composer = "composer1", output = "file" }
+    port = core.DEFAULT_PORT, secret = "", composer = "", output = "file" }  -- composer "": the bridge's default
   if type(config) == "table" then
     if config.command ~= nil then
       if is_string_list(config.command) then
@@ -316,12 +316,16 @@ end
 
 -- The arguments of /pop2piano/convert (JSON values: strings stay strings, numbers are numbers).
 function core.convert_args(job_id, request, options)
-  local args = { job_id, request.path,
-    "composer", options.composer or "composer1",
-    "start", float(request.start),
-    "duration", float(request.duration),
-    "playrate", float(request.playrate),
-    "output", options.output or "file" }
+  local args = { job_id, request.path }
+  if options.composer and options.composer ~= "" then -- else the bridge's default style (its first)
+    args[#args + 1] = "composer"
+    args[#args + 1] = options.composer
+  end
+  for _, pair in ipairs({ { "start", float(request.start) }, { "duration", float(request.duration) },
+      { "playrate", float(request.playrate) }, { "output", options.output or "file" } }) do
+    args[#args + 1] = pair[1]
+    args[#args + 1] = pair[2]
+  end
   if request.tempo and request.tempo > 0 then
     args[#args + 1] = "tempo"
     args[#args + 1] = float(request.tempo)

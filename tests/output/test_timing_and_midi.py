@@ -11,10 +11,11 @@ from hypothesis import strategies as st
 
 from bridge.engine.converter import step_notes_to_session
 from bridge.engine.notes import playable
-from bridge.engine.timing import TempoMap, chunk_grid, fixed_grid, seconds_to_ticks, tempo_to_midi, to_session
+from bridge.engine.timing import chunk_grid, fixed_grid, to_session
 from bridge.engine.tokens import StepNote
 from bridge.engine.types import Note
 from bridge.output.midi_file import TICKS_PER_BEAT, build_midi, write_midi
+from bridge.output.midi_timing import TempoMap, seconds_to_ticks, tempo_to_midi
 
 MS = 1e-3
 

@@ -11,7 +11,6 @@ import subprocess
 import time
 
 import pytest
-
 from processes import Daemon, Peer
 from pythonosc import dispatcher, osc_server, udp_client
 

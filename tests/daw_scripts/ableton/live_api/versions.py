@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 TABLE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "members.json")
 

@@ -1,7 +1,7 @@
 """A fake Ableton Live host whose objects behave like a chosen Live version's API.
 
 Every fake object names the Live class it stands for. A public member exists only where that Live
-version's API dump lists it (``tests/live_api/members.json``, extracted from the public dumps in
+version's API dump lists it (``tests/daw_scripts/ableton/live_api/members.json``, extracted from the public dumps in
 PhotonicVelocity/LiveAPI, ``build/<version>/Live.xml``): elsewhere it raises ``AttributeError``
 exactly as Live's Boost.Python objects do. Methods return what the dump's signature says that
 version returns (``ClipSlot.create_clip`` → None before 11.3.25 and in 12.0.0 – 12.0.4).
@@ -25,7 +25,7 @@ import bisect
 import math
 import sys
 import types
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 from live_api.versions import LiveVersion, live
 

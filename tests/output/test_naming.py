@@ -8,8 +8,16 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.jobs.naming import (
-    KEY_LENGTH, MAX_NAME, MAX_VARIANTS, NOTES_SUFFIX, OutputRequest, request_key, sanitise, stem_for, variants,
+from bridge.output.naming import (
+    KEY_LENGTH,
+    MAX_NAME,
+    MAX_VARIANTS,
+    NOTES_SUFFIX,
+    OutputRequest,
+    request_key,
+    sanitise,
+    stem_for,
+    variants,
 )
 
 ENGINE = ("sha256:abc", "faithful", "relu", "librosa", "fp32")

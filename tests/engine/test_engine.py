@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import threading
 
+import audio_fixtures
 import numpy as np
 import pytest
 import soundfile as sf
 
-import audio_fixtures
 from bridge.engine.audio import probe, read_clip
 from bridge.engine.beats import track_beats
 from bridge.engine.types import ClipRequest

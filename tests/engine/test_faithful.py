@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
+import audio_fixtures
 import numpy as np
 import pytest
 import soundfile as sf
-
-import audio_fixtures
 import tiny_model
+
 from bridge.engine.converter import Converter
 from bridge.engine.tokens import TokenVocab, decode_row
 from bridge.engine.types import ClipRequest
@@ -101,7 +101,7 @@ def test_activation_option_runs_gated_gelu(model_dir, song_path):
     gelu = Converter(model_dir, device="cpu", activation="gelu_new")
     assert relu.loaded.activation == "relu" and gelu.loaded.activation == "gelu_new"
     mel = relu.analyse(ClipRequest(song_path)).mel[:2]
-    assert relu._generate(mel, "composer1") != gelu._generate(mel, "composer1")
+    assert relu._generate(mel, ["composer1"] * 2) != gelu._generate(mel, ["composer1"] * 2)
     arrangement = gelu.convert(ClipRequest(song_path))
     assert arrangement.activation == "gelu_new"
 

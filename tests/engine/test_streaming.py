@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 
+import tiny_model
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import tiny_model
 from bridge.engine.streaming import ChunkStreamer
 from bridge.engine.tokens import RowDecoder, TokenVocab, decode_row
 from bridge.engine.types import Note

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tiny_model
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import tiny_model
 from bridge.engine.tokens import TokenVocab, decode_chunk, decode_row
 
 VOCAB = tiny_model.vocab()

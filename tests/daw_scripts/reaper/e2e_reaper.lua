@@ -1,11 +1,11 @@
 -- Runs real REAPER action scripts on the fake REAPER host and prints what became of the project.
---   lua5.4 tests/lua/e2e_reaper.lua SCENARIO.json      (from the repository root)
--- The scenario (JSON, written by tests/test_reaper_scripts.py) says which installed scripts to
+--   lua5.4 tests/daw_scripts/reaper/e2e_reaper.lua SCENARIO.json      (from the repository root)
+-- The scenario (JSON, written by tests/daw_scripts/reaper/test_reaper.py) says which installed scripts to
 -- run, on which OS, with which tracks, items, tempo map, ExtState and dialog answers. Output: one
 -- JSON object (tracks with their MIDI notes in project seconds, messages, console, every
 -- ExecProcess call, undo points, files left behind, …). Every process the scripts started is
 -- ended before the output is written, whatever happened.
-package.path = "tests/lua/?.lua;" .. package.path
+package.path = "tests/daw_scripts/reaper/?.lua;" .. package.path
 local fake = require("fake_reaper")
 -- This runner's own JSON codec: loaded apart from the scripts under test (which load theirs).
 local codec = dofile("bridge/daw_scripts/reaper/pop2piano/json.lua")

@@ -80,8 +80,11 @@ def main() -> int:
             args = request["args"]
             out_dir = args[args.index("out_dir") + 1]
             notes_path = os.path.join(out_dir, f"{job}.notes.json")
+            # As the real bridge writes it (docs/notes-json.md): the composer it used is always named,
+            # the requested one or its model's first style.
+            chosen = args[args.index("composer") + 1] if "composer" in args else "composer1"
             with open(notes_path, "w", encoding="utf-8") as handle:
-                json.dump(behaviour["notes"], handle)
+                json.dump({"composer": chosen, **behaviour["notes"]}, handle)
         for line in behaviour["lines"]:
             time.sleep(float(behaviour.get("every", 0)))
             emit([notes_path if v == "$NOTES" else job if v == "$JOB" else v for v in line])

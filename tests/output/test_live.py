@@ -8,20 +8,21 @@ import time
 
 import mido
 import pytest
-
-from bridge.engine.types import Note
-from bridge.output.live import Player, open_port
 from processes import Daemon, JackListener, Peer, sounding
 
+from bridge.engine.types import Note
+from bridge.output.live import Player
+from bridge.output.ports import MidiPort, api_name, open_port
 
-class Recorder:
-    """Collects what a player sends, with the time it was sent."""
+
+class Recorder(MidiPort):
+    """A port that collects what a player sends, with the time it was sent."""
 
     def __init__(self) -> None:
         self.messages: list[tuple[float, mido.Message]] = []
         self.lock = threading.Lock()
 
-    def __call__(self, message: mido.Message) -> None:
+    def send(self, message: mido.Message) -> None:
         with self.lock:
             self.messages.append((time.perf_counter(), message))
 
@@ -104,11 +105,13 @@ def test_streaming_waits_at_the_horizon_instead_of_dropping_notes(recorded):
     assert times[("note_off", 62)] - times[("note_on", 62)] == pytest.approx(0.05, abs=0.01)
 
 
-def test_a_failing_port_is_reported_not_raised():
-    def broken(_message):
+class BrokenPort(MidiPort):
+    def send(self, message: mido.Message) -> None:
         raise OSError("backend went away")
 
-    player = Player(broken)
+
+def test_a_failing_port_is_reported_not_raised():
+    player = Player(BrokenPort())
     try:
         player.play([Note(60, 0.0, 0.05, 80)])
         assert player.wait_idle(5)
@@ -117,12 +120,19 @@ def test_a_failing_port_is_reported_not_raised():
         player.close()
 
 
+def test_midi_api_names_people_type():
+    assert [api_name(n) for n in ("jack", "ALSA", "CoreMIDI", "winmm", "unix_jack", " Linux_Alsa ")] == [
+        "UNIX_JACK", "LINUX_ALSA", "MACOSX_CORE", "WINDOWS_MM", "UNIX_JACK", "LINUX_ALSA"]
+    with pytest.raises(ValueError, match="unknown MIDI API"):
+        api_name("midi")
+
+
 # -- real JACK ports -----------------------------------------------------------------
 
 def test_jack_virtual_port_is_read_back_by_a_real_input(jack):
     name = f"p2p-unit-{os.getpid()}"
     port = open_port(name, "UNIX_JACK")
-    player = Player(port.send, on_close=port.close)
+    player = Player(port)
     listener = JackListener(name)
     try:
         time.sleep(0.3)

@@ -7,9 +7,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.daemon.client import type_args
-from bridge.protocol import decode, encode
 from bridge.protocol import (
-    Cancel, Composers, Convert, Ping, Play, ProtocolError, Status, Stop, parse_request,
+    Cancel,
+    Composers,
+    Convert,
+    Ping,
+    Play,
+    ProtocolError,
+    Status,
+    Stop,
+    decode,
+    encode,
+    parse_request,
 )
 
 

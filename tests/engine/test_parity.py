@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import reference
 import soundfile as sf
 
-import reference
 from bridge.engine.converter import Converter
 from bridge.engine.types import ClipRequest
 

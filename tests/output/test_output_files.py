@@ -8,7 +8,7 @@ import os
 import pytest
 
 from bridge.engine.types import ClipRequest
-from bridge.jobs.naming import OutputRequest, stem_for
+from bridge.output.naming import OutputRequest, stem_for
 from bridge.output.files import write_result
 from bridge.output.manifest import MANIFEST_NAME, Manifest
 

@@ -1,6 +1,6 @@
 -- Unit tests of the REAPER scripts' pure logic, of the fake host's REAPER rules, and of the
--- insertion through the (fake) API.   Run: lua5.4 tests/lua/test_core.lua   (from the repository root)
-package.path = "bridge/daw_scripts/reaper/pop2piano/?.lua;tests/lua/?.lua;" .. package.path
+-- insertion through the (fake) API.   Run: lua5.4 tests/daw_scripts/reaper/test_core.lua   (from the repository root)
+package.path = "bridge/daw_scripts/reaper/pop2piano/?.lua;tests/daw_scripts/reaper/?.lua;" .. package.path
 local core = require("core")
 local json = require("json")
 local fake = require("fake_reaper")
@@ -219,6 +219,9 @@ test("convert arguments: strings stay strings, numbers are floats", function()
     { composer = "composer7", output = "both", out_dir = "/proj/Pop2Piano" })
   eq(json.encode(args), '["j1","f:\\\\music\\\\a.wav","composer","composer7","start",1.0,"duration",8.0,'
     .. '"playrate",1.25,"output","both","tempo",100.0,"out_dir","/proj/Pop2Piano"]')
+  -- no composer chosen: none sent, the bridge uses its default style
+  args = core.convert_args("j2", { path = "/a.wav", start = 0, duration = 1, playrate = 1 }, { composer = "" })
+  eq(json.encode(args), '["j2","/a.wav","start",0.0,"duration",1.0,"playrate",1.0,"output","file"]')
 end)
 
 test("note times: shifted, transposed, cut at the item end, out-of-range pitches dropped", function()

@@ -1,9 +1,9 @@
 """REAPER scripts: luacheck, Lua unit tests, and the real actions on a fake REAPER host.
 
 The actions are installed the way producers install them (``bridge.hosts.install``: the scripts
-plus ``pop2piano-bridge.json``) and run by ``tests/lua/e2e_reaper.lua`` on the fake host of
-``tests/lua/fake_reaper.lua``, whose ExecProcess splits command lines as REAPER does (per OS) and
-runs the argv without a shell. Most tests drive a stand-in bridge (``tests/lua/bridge_double.py``)
+plus ``pop2piano-bridge.json``) and run by ``tests/daw_scripts/reaper/e2e_reaper.lua`` on the fake host of
+``tests/daw_scripts/reaper/fake_reaper.lua``, whose ExecProcess splits command lines as REAPER does (per OS) and
+runs the argv without a shell. Most tests drive a stand-in bridge (``tests/daw_scripts/reaper/bridge_double.py``)
 so deadlines and auto-start take seconds; the end-to-end tests drive the real bridge and model.
 """
 
@@ -21,13 +21,12 @@ import subprocess
 import sys
 
 import pytest
-
-from processes import ROOT, Daemon
+from processes import ROOT
 
 LUA = shutil.which("lua5.4")
 pytestmark = pytest.mark.skipif(not LUA, reason="needs lua5.4 (Debian package lua5.4)")
-DOUBLE = os.path.join(ROOT, "tests", "lua", "bridge_double.py")
-WITH_MODEL = os.path.join(ROOT, "tests", "lua", "bridge_with_model.py")
+DOUBLE = os.path.join(ROOT, "tests", "daw_scripts", "reaper", "bridge_double.py")
+WITH_MODEL = os.path.join(ROOT, "tests", "daw_scripts", "reaper", "bridge_with_model.py")
 REAL_BRIDGE = [sys.executable, "-m", "bridge"]  # run from ROOT: this worktree's bridge
 STARTING_KEY = "Pop2Piano/bridge_starting_since"
 # Awkward but legal everywhere: spaces, quotes other than ", $, backslash, non-ASCII, "!" (cmd.exe's
@@ -37,13 +36,13 @@ AWKWARD = "Zoë's $HOME \\ 100% ^ ok!"
 
 @pytest.mark.skipif(not shutil.which("luacheck"), reason="needs luacheck (Debian package lua-check)")
 def test_luacheck_is_clean():
-    result = subprocess.run(["luacheck", "-q", "bridge/daw_scripts/reaper", "tests/lua"], cwd=ROOT, capture_output=True,
+    result = subprocess.run(["luacheck", "-q", "bridge/daw_scripts/reaper", "tests/daw_scripts/reaper"], cwd=ROOT, capture_output=True,
                             text=True)
     assert result.returncode == 0, result.stdout
 
 
 def test_lua_unit_tests():
-    result = subprocess.run([LUA, "tests/lua/test_core.lua"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    result = subprocess.run([LUA, "tests/daw_scripts/reaper/test_core.lua"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 failures" in result.stdout
 
@@ -62,7 +61,8 @@ def free_port() -> int:
 
 def install(resource, command, port=9310, secret="") -> str:
     """Install the scripts as `pop2piano-bridge install reaper --path <resource>/Scripts` does."""
-    from bridge.hosts import HOSTS, install as install_host
+    from bridge.hosts import HOSTS
+    from bridge.hosts import install as install_host
 
     report = install_host(HOSTS["reaper"], resource / "Scripts", port=port, secret=secret, command=command)
     return str(report.folder)
@@ -89,7 +89,7 @@ def run(tmp_path, scenario: dict, timeout: float = 300) -> dict:
     path.write_text(json.dumps(scenario), encoding="utf-8")
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     try:
-        result = subprocess.run([LUA, "tests/lua/e2e_reaper.lua", str(path)], cwd=ROOT, capture_output=True,
+        result = subprocess.run([LUA, "tests/daw_scripts/reaper/e2e_reaper.lua", str(path)], cwd=ROOT, capture_output=True,
                                 text=True, timeout=timeout, env=env)
     finally:
         kill_pids(scenario["pid_file"])
@@ -544,7 +544,7 @@ def test_convert_action_inserts_aligned_notes_on_a_new_track(daemon, song_path, 
     for got, want in zip(inserted, expected):
         assert got[0] == want[0] and got[3] == want[3]
         assert abs(got[1] - want[1]) < 1e-6 and abs(got[2] - want[2]) < 1e-6
-    assert "converting with composer1" in out["console"] and "notes on a new track" in out["console"]
+    assert "converting with the default style" in out["console"] and "notes on a new track" in out["console"]
     assert_clean(out)
 
 

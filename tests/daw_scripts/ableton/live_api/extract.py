@@ -9,8 +9,8 @@ were turned into stubs), so this script reads them from a commit that still has 
 
 Usage (from the worktree root, after ``fetch github:PhotonicVelocity/LiveAPI`` brought a snapshot)::
 
-    python tests/live_api/extract.py --repo /work/.mirror/PhotonicVelocity+LiveAPI/repo \
-        --commit 92a0c79fdcc6f8ab450a39bc76ddb84f6f2975f4 --out tests/live_api/members.json
+    python tests/daw_scripts/ableton/live_api/extract.py --repo /work/.mirror/PhotonicVelocity+LiveAPI/repo \
+        --commit 92a0c79fdcc6f8ab450a39bc76ddb84f6f2975f4 --out tests/daw_scripts/ableton/live_api/members.json
 
 The table keeps only the classes the Remote Script and its fake host touch, and leaves out the
 listener plumbing (``add_x_listener``, ``remove_x_listener``, ``x_has_listener``), so it stays small.
@@ -106,7 +106,7 @@ def build(dumps: Dict[str, str], repository: str, commit: str) -> dict:
             "repository": repository,
             "commit": commit,
             "files": "build/<version>/Live.xml",
-            "made_by": "tests/live_api/extract.py",
+            "made_by": "tests/daw_scripts/ableton/live_api/extract.py",
             "how": "API_MakeDoc MIDI Remote Script run inside each Live version (runtime introspection)",
         },
         "versions": versions,
