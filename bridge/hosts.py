@@ -1,7 +1,9 @@
 """The DAWs the bridge serves, and how their scripts get into each one's user folder.
 
 One :class:`Host` per DAW says where its scripts live in this package, what the installed
-folder is called and where the DAW looks for it on each OS. ``install`` copies the scripts and
+folder is called and where the DAW looks for it on each OS. The Lua DAWs (REAPER, Ardour) share one
+core (``daw_scripts/lua``: settings, the ``send --request`` protocol, note times, messages), copied
+into each one's ``pop2piano/`` folder beside its own host module. ``install`` copies the scripts and
 writes ``pop2piano-bridge.json`` beside them: the absolute command that runs this bridge (a
 DAW started from the Dock or Start menu does not see the shell's PATH), the port and the
 secret. The scripts read that file (docs/daw-compat.md). A file the producer changed since
@@ -33,6 +35,8 @@ CONFIG_NAME = "pop2piano-bridge.json"
 CONFIG_SCHEMA = "pop2piano-bridge/daw-config"
 CONFIG_VERSION = 1
 SCRIPTS = Path(__file__).resolve().parent / "daw_scripts"
+# The Lua core REAPER and Ardour share, installed as pop2piano/core.lua and pop2piano/json.lua.
+SHARED_LUA = SCRIPTS / "lua"
 # Files in the script folders that are for developers, not for the DAW.
 _NOT_INSTALLED = ("make_index.py", "index.xml", "__pycache__")
 
@@ -49,6 +53,20 @@ def _reaper_scripts(platform: str, env: Mapping[str, str], home: Path) -> Path |
     return home / ".config" / "REAPER" / "Scripts"
 
 
+def _ardour_scripts(platform: str, env: Mapping[str, str], home: Path) -> Path | None:
+    """Ardour 7's user scripts folder: ``user_config_directory()/scripts`` (libs/ardour/filesystem_paths.cc,
+    7.3): ``$XDG_CONFIG_HOME/ardour7`` or ``~/.config/ardour7`` on Linux, ``~/Library/Preferences/Ardour7``
+    on macOS, ``%LOCALAPPDATA%\\Ardour7`` on Windows. Ardour lists the scripts there (not in subfolders) in
+    its Script Manager."""
+    if platform == "win32":
+        base = env.get("XDG_CONFIG_HOME") or env.get("LOCALAPPDATA")
+        return Path(base) / "Ardour7" / "scripts" if base else None
+    if platform == "darwin":
+        return home / "Library" / "Preferences" / "Ardour7" / "scripts"
+    base = env.get("XDG_CONFIG_HOME") or str(home / ".config")
+    return Path(base) / "ardour7" / "scripts"
+
+
 def _live_remote_scripts(platform: str, env: Mapping[str, str], home: Path) -> Path | None:
     """The default User Library's ``Remote Scripts`` (Live 11/12 load control surfaces from there)."""
     if platform == "win32":
@@ -61,7 +79,9 @@ def _live_remote_scripts(platform: str, env: Mapping[str, str], home: Path) -> P
 
 @dataclass(frozen=True)
 class Host:
-    """A DAW: where its scripts are here, what the installed folder is called, where the DAW looks."""
+    """A DAW: where its scripts are here, what the installed folder is called ("": the DAW's folder
+    itself), where the DAW looks, and the shared files that go with them (source folder → installed
+    subfolder)."""
 
     name: str
     title: str
@@ -70,6 +90,7 @@ class Host:
     locate: Locator
     where: str  # how a producer finds that folder in the DAW, for messages
     next_steps: str
+    shared: tuple[tuple[Path, str], ...] = ()
 
     def default_parent(self, platform: str | None = None, env: Mapping[str, str] | None = None,
                        home: Path | None = None) -> Path | None:
@@ -82,7 +103,16 @@ HOSTS: dict[str, Host] = {
         Host("reaper", "REAPER", SCRIPTS / "reaper", "Pop2Piano", _reaper_scripts,
              "REAPER: Options → Show REAPER resource path, then its Scripts folder",
              "In REAPER: Actions → Show action list → New action → Load ReaScript…, select every "
-             "'Pop2Piano - …' .lua file in {folder} (or subscribe with ReaPack)."),
+             "'Pop2Piano - …' .lua file in {folder} (or subscribe with ReaPack).",
+             shared=((SHARED_LUA, "pop2piano"),)),
+        Host("ardour", "Ardour", SCRIPTS / "ardour", "", _ardour_scripts,
+             "Ardour: its user scripts folder is the scripts folder of its configuration folder "
+             "(~/.config/ardour7/scripts on Linux)",
+             "In Ardour (once per action): Edit → Lua Scripts → Script Manager → Action Scripts, select an "
+             "unset slot, Add/Set, pick 'Pop2Piano - Convert selected regions to piano' (and the one with "
+             "'(choose composer)' in another slot). Then select audio regions and press the slot's button "
+             "in the toolbar (or bind a key to it).",
+             shared=((SHARED_LUA, "pop2piano"),)),
         Host("ableton", "Ableton Live", SCRIPTS / "ableton" / "Pop2PianoBridge", "Pop2PianoBridge",
              _live_remote_scripts,
              "Live: Settings → Library → Location of User Library, then its Remote Scripts folder",
@@ -111,12 +141,17 @@ def _digest(path: Path) -> str:
 
 
 def package_files(host: Host) -> dict[str, Path]:
-    """Relative path (``/``-separated) → file in this package, for everything the DAW needs."""
+    """Relative path (``/``-separated) → file in this package, for everything the DAW needs: the host's
+    own scripts, then the shared ones in their subfolder."""
     files = {}
-    for path in sorted(host.source.rglob("*")):
-        rel = path.relative_to(host.source)
-        if path.is_file() and not any(part in _NOT_INSTALLED for part in rel.parts) and path.suffix != ".pyc":
-            files[rel.as_posix()] = path
+    for source, subfolder in ((host.source, ""), *host.shared):
+        for path in sorted(source.rglob("*")):
+            rel = path.relative_to(source)
+            if path.is_file() and not any(part in _NOT_INSTALLED for part in rel.parts) and path.suffix != ".pyc":
+                name = f"{subfolder}/{rel.as_posix()}" if subfolder else rel.as_posix()
+                if name in files:
+                    raise RuntimeError(f"{host.title}: {name} is both a host script and a shared one")
+                files[name] = path
     return files
 
 

@@ -2,8 +2,10 @@
 
     python bridge/daw_scripts/reaper/make_index.py [--base-url URL]
 
-URL is where the repository's raw files are served (the default is the project's GitHub).
-One package installs all four actions (each registered in the Main section) and their modules.
+URL is where the repository's raw ``bridge/daw_scripts/`` files are served (the default is the
+project's GitHub). One package installs all four actions (each registered in the Main section) and
+their modules: REAPER's own (``reaper/pop2piano/``) and the core shared with Ardour (``lua/``), at the
+paths ``pop2piano-bridge install reaper`` gives them (``bridge.hosts.package_files``).
 """
 
 from __future__ import annotations
@@ -15,14 +17,17 @@ import urllib.parse
 from xml.sax.saxutils import escape, quoteattr
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_BASE = "https://raw.githubusercontent.com/pop2piano-bridge/pop2piano-bridge/main/bridge/daw_scripts/reaper/"
+DEFAULT_BASE = "https://raw.githubusercontent.com/pop2piano-bridge/pop2piano-bridge/main/bridge/daw_scripts/"
 sys.path.insert(0, os.path.join(HERE, "..", "..", ".."))
 
 
-def sources() -> list[tuple[str, bool]]:
-    actions = sorted(n for n in os.listdir(HERE) if n.endswith(".lua"))
-    modules = sorted(f"pop2piano/{n}" for n in os.listdir(os.path.join(HERE, "pop2piano")) if n.endswith(".lua"))
-    return [(a, True) for a in actions] + [(m, False) for m in modules]
+def sources() -> list[tuple[str, str, bool]]:
+    """(installed path, path under bridge/daw_scripts/, is an action) for every file REAPER gets."""
+    from bridge.hosts import HOSTS, SCRIPTS, package_files
+
+    files = package_files(HOSTS["reaper"])
+    entries = [(rel, path.relative_to(SCRIPTS).as_posix(), "/" not in rel) for rel, path in files.items()]
+    return sorted(entries, key=lambda e: (not e[2], e[0]))
 
 
 def build(base: str, version: str) -> str:
@@ -38,8 +43,8 @@ def build(base: str, version: str) -> str:
         "      </metadata>",
         f'      <version name={quoteattr(version)} author="Pop2Piano Bridge">',
     ]
-    for path, is_action in sources():
-        url = base + urllib.parse.quote(path)
+    for path, source, is_action in sources():
+        url = base + urllib.parse.quote(source)
         main = ' main="main"' if is_action else ""
         lines.append(f"        <source file={quoteattr(path)}{main}>{escape(url)}</source>")
     lines += ["      </version>", "    </reapack>", "  </category>", "</index>", ""]

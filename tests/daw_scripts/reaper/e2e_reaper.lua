@@ -8,7 +8,7 @@
 package.path = "tests/daw_scripts/reaper/?.lua;" .. package.path
 local fake = require("fake_reaper")
 -- This runner's own JSON codec: loaded apart from the scripts under test (which load theirs).
-local codec = dofile("bridge/daw_scripts/reaper/pop2piano/json.lua")
+local codec = dofile("bridge/daw_scripts/lua/json.lua")
 
 local function read(path)
   local f = assert(io.open(path, "rb"))

@@ -36,7 +36,7 @@ AWKWARD = "Zoë's $HOME \\ 100% ^ ok!"
 
 @pytest.mark.skipif(not shutil.which("luacheck"), reason="needs luacheck (Debian package lua-check)")
 def test_luacheck_is_clean():
-    result = subprocess.run(["luacheck", "-q", "bridge/daw_scripts/reaper", "tests/daw_scripts/reaper"], cwd=ROOT, capture_output=True,
+    result = subprocess.run(["luacheck", "-q", "bridge/daw_scripts/reaper", "bridge/daw_scripts/lua", "tests/daw_scripts/reaper"], cwd=ROOT, capture_output=True,
                             text=True)
     assert result.returncode == 0, result.stdout
 
@@ -587,7 +587,15 @@ def test_reapack_index_lists_every_script_and_module():
     folder = os.path.join(ROOT, "bridge", "daw_scripts", "reaper")
     on_disk = {n for n in os.listdir(folder) if n.endswith(".lua")}
     on_disk |= {f"pop2piano/{n}" for n in os.listdir(os.path.join(folder, "pop2piano")) if n.endswith(".lua")}
+    shared = os.path.join(ROOT, "bridge", "daw_scripts", "lua")  # the core shared with Ardour
+    on_disk |= {f"pop2piano/{n}" for n in os.listdir(shared) if n.endswith(".lua")}
     assert set(files) == on_disk
+    base = "https://raw.githubusercontent.com/pop2piano-bridge/pop2piano-bridge/main/"
+    for source in tree.iter("source"):  # every URL names this file in the repository
+        from urllib.parse import unquote
+
+        path = unquote(source.text.removeprefix(base))
+        assert os.path.basename(path) == os.path.basename(source.get("file")) and os.path.isfile(os.path.join(ROOT, path))
     assert all(files[name] == "main" for name in on_disk if "/" not in name)
     from bridge import __version__
 

@@ -1,11 +1,17 @@
 -- REAPER side of the Pop2Piano scripts: read items and settings, run `pop2piano-bridge send
 -- --request FILE` in the background, follow its output from a defer loop (REAPER never waits),
--- start the bridge when it is not running, insert the notes.
+-- start the bridge when it is not running, insert the notes. The host-neutral logic is in
+-- core.lua (shared with the Ardour scripts); REAPER's command lines in launch.lua.
 local core = require("core")
 local json = require("json")
+local launch = require("launch")
 
 local bridge = {}
-local SECTION = core.SECTION
+-- ExtState section of every setting and flag (docs/reaper.md lists the keys).
+local SECTION = "Pop2Piano"
+-- REAPER in the producer's words, for the core's messages.
+local DAW = { title = "REAPER", install = "reaper", overrides = "ExtState",
+  log_hint = "Data/Pop2Piano/bridge.log in REAPER's resource folder" }
 -- Non-persistent ExtState: when REAPER started a bridge (time_precise), so no second one is
 -- started while it loads, by this action or another one.
 local STARTING_KEY = "bridge_starting_since"
@@ -15,7 +21,7 @@ function bridge.log(text)
 end
 
 local function windows()
-  return core.is_windows(reaper.GetOS())
+  return launch.is_windows(reaper.GetOS())
 end
 
 -- Once per REAPER session (a non-persistent ExtState flag), for notes that would repeat.
@@ -26,22 +32,7 @@ local function first_time(what)
   return true
 end
 
-local function read_file(path)
-  local handle = io.open(path, "rb")
-  if not handle then return nil end
-  local text = handle:read("a")
-  handle:close()
-  return text
-end
-
-local function write_file(path, text)
-  local handle, err = io.open(path, "wb")
-  if not handle then return nil, err end
-  local ok, werr = handle:write(text)
-  handle:close()
-  if not ok then return nil, werr end
-  return true
-end
+local read_file, write_file = core.read_file, core.write_file
 
 -- The folder of the running action script: `pop2piano-bridge install reaper` put
 -- pop2piano-bridge.json there (contract §1).
@@ -69,7 +60,7 @@ function bridge.settings()
   for _, key in ipairs({ "bridge_command", "port", "secret", "composer", "output" }) do
     ext[key] = reaper.GetExtState(SECTION, key)
   end
-  local settings, problems = core.settings(config, ext)
+  local settings, problems = core.settings(config, ext, "ExtState")
   for _, problem in ipairs(problems) do
     if first_time(problem) then bridge.log(problem) end
   end
@@ -100,7 +91,7 @@ end
 
 -- Start argv in the background. Returns true, or nil and why.
 function bridge.spawn(argv)
-  local line, why = core.command_line(argv, windows())
+  local line, why = launch.command_line(argv, windows())
   if not line then return nil, why end
   -- -2: no wait (and minimised on Windows; the installed Windows command opens no window anyway).
   if reaper.ExecProcess(line, -2) == nil then
@@ -132,7 +123,7 @@ function bridge.start_job(settings, address, args, id)
   local started, why = bridge.spawn(job.argv)
   if not started then
     bridge.end_job(job)
-    return nil, core.not_started_message(settings.command, why)
+    return nil, core.not_started_message(DAW, settings.command, why)
   end
   return job
 end
@@ -154,36 +145,20 @@ function bridge.end_job(job)
   remove_soon(job.out_path)
 end
 
--- The lines `send` completed since the last look (a last line without "\n" is still being
--- written: it is read next time).
-local function new_lines(job)
-  local handle = io.open(job.out_path, "rb")
-  if not handle then return end
-  handle:seek("set", job.offset)
-  local text = handle:read("a") or ""
-  handle:close()
-  local complete = text:match("^.*\n")
-  if not complete then return end
-  job.offset = job.offset + #complete
-  for _, line in ipairs(core.output_lines(complete)) do job.lines[#job.lines + 1] = line end
-end
-
 -- Read what `send` wrote so far. Returns its state, and a message when a deadline passed.
 function bridge.poll_job(job)
   local now = reaper.time_precise()
-  local before = #job.lines
-  new_lines(job)
-  if #job.lines > before then job.heard_at = now end
+  if core.read_new_lines(job) then job.heard_at = now end
   local state = core.job_state(job.lines)
-  if state.finished then return state end
-  if not state.started and now - job.started_at > core.STARTED_WITHIN then
+  local missed = core.missed_deadline(state, job.started_at, job.heard_at, now)
+  if missed == "not_started" then
     -- The only blocking call of these scripts, and only here: ask the command what it is.
-    local line = core.command_line(core.concat(job.settings.command, { "--version" }), windows())
-    local result = line and reaper.ExecProcess(line, core.DIAGNOSE_MS)
-    return state, core.not_started_message(job.settings.command, core.diagnosis(result))
+    local line = launch.command_line(core.concat(job.settings.command, { "--version" }), windows())
+    local result = line and reaper.ExecProcess(line, launch.DIAGNOSE_MS)
+    return state, core.not_started_message(DAW, job.settings.command, launch.diagnosis(result))
   end
-  if state.started and now - job.heard_at > core.SILENT_FOR then
-    return state, core.silent_message(job.what or "waiting for it")
+  if missed == "silent" then
+    return state, core.silent_message(DAW, job.what or "waiting for it")
   end
   return state
 end
@@ -203,7 +178,7 @@ function bridge.ensure_running(settings, done)
     local argv = core.serve_argv(settings.command, log_path, settings.port)
     local ok, why = bridge.spawn(argv)
     if not ok then
-      done(false, core.not_started_message(settings.command, why))
+      done(false, core.not_started_message(DAW, settings.command, why))
       return
     end
     since = now
@@ -233,7 +208,7 @@ function bridge.ensure_running(settings, done)
           done(true)
         elseif reaper.time_precise() - since >= core.START_WAIT then
           reaper.DeleteExtState(SECTION, STARTING_KEY, false)
-          done(false, core.not_running_message(settings.host, settings.port, log_path, true))
+          done(false, core.not_running_message(DAW, settings.host, settings.port, log_path, true))
         else
           reaper.defer(ping) -- each `send` itself waits ~5 s for an answer
         end
@@ -287,7 +262,7 @@ function bridge.request(settings, address, args, on_end, options)
       return
     end
     if state.not_running then
-      on_end(state, core.not_running_message(settings.host, settings.port, bridge.log_path(), restarted))
+      on_end(state, core.not_running_message(DAW, settings.host, settings.port, bridge.log_path(), restarted))
       return
     end
     on_end(state, nil)

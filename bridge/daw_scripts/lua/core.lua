@@ -1,6 +1,9 @@
--- Pure logic of the REAPER scripts: settings, the command line REAPER runs, the request `send`
--- reads and the JSON lines it writes, where an item's audio is and where its notes land.
--- No reaper.* calls here, so it runs (and is tested) under plain Lua 5.4.
+-- The DAW scripts' shared core (REAPER and Ardour): settings, the request `send` reads and the
+-- JSON lines it writes, which part of which file a clip plays and where its notes land, composers,
+-- job ids, names, and what the producer reads when something goes wrong.
+-- No host calls here (only Lua's own io for files), so it runs and is tested under plain Lua.
+-- Lua 5.3 and 5.4: Ardour 7 embeds 5.3, REAPER 6/7 embed 5.4 (tests run it under both).
+-- Installed as pop2piano/core.lua beside each DAW's own module (bridge/hosts.py copies it).
 local json = require("json")
 
 local core = {}
@@ -8,27 +11,16 @@ local core = {}
 core.DEFAULT_PORT = 9310
 core.DEFAULT_HOST = "127.0.0.1"
 core.DEFAULT_COMMAND = { "pop2piano-bridge" }
--- ExtState section of every setting and flag (docs/reaper.md lists the keys).
-core.SECTION = "Pop2Piano"
--- Written by `pop2piano-bridge install reaper` beside the action scripts (contract §1).
+-- Written by `pop2piano-bridge install <daw>` beside the action scripts (contract §1).
 core.CONFIG_NAME = "pop2piano-bridge.json"
 -- The DAW side's deadlines (contract §2): `send` writes "#started" as soon as it runs and a line
 -- at least every ~5 s while a job is alive, so silence this long means something is wrong.
 core.STARTED_WITHIN = 15
 core.SILENT_FOR = 30
--- How long a bridge started from REAPER may take to answer a ping (model loading takes up to ~60 s).
+-- How long a bridge started from a DAW may take to answer a ping (model loading takes up to ~60 s).
 core.START_WAIT = 90
--- The one blocking call the scripts make: `<command> --version`, only to explain a command that
--- did not start.
-core.DIAGNOSE_MS = 5000
 -- Tolerance when comparing positions in seconds (REAPER stores doubles; UI edits round).
 core.EPSILON = 1e-6
-
--- REAPER's GetOS(): "Win32"/"Win64" on Windows; "OSX32", "OSX64", "macOS-arm64", "Other" (and
--- Linux builds' own strings) elsewhere. Only Windows parses command lines differently.
-function core.is_windows(os_name)
-  return (os_name or ""):match("^Win") ~= nil
-end
 
 -- `base` + `name` with the separator `base` already uses (REAPER gives Windows paths with "\").
 function core.join(base, ...)
@@ -47,7 +39,8 @@ function core.dirname(path)
 end
 
 ---------------------------------------------------------------------------------------------------
--- Settings: defaults < pop2piano-bridge.json < non-empty ExtState (contract §1).
+-- Settings: defaults < pop2piano-bridge.json < the DAW's own non-empty overrides (contract §1):
+-- REAPER's ExtState, Ardour's pop2piano-choices.json.
 
 local function is_string_list(value)
   if type(value) ~= "table" or #value == 0 then return false end
@@ -63,24 +56,26 @@ local function valid_port(value)
   return nil
 end
 
--- The ExtState `bridge_command`: a JSON array of strings (the argv prefix), or one program path
--- (which may contain spaces: it is never split).
-function core.parse_command(text)
+-- The override `bridge_command`: a JSON array of strings (the argv prefix), or one program path
+-- (which may contain spaces: it is never split). `label` names where it came from.
+function core.parse_command(text, label)
   text = (text or ""):match("^%s*(.-)%s*$")
   if text == "" then return nil end
   if text:sub(1, 1) == "[" then
     local ok, value = pcall(json.decode, text)
     if ok and is_string_list(value) then return value end
-    return nil, "ExtState bridge_command is not a JSON list of strings: " .. text
+    return nil, (label or "override") .. " bridge_command is not a JSON list of strings: " .. text
   end
   return { text }
 end
 
 -- config: the decoded pop2piano-bridge.json (nil when missing/unreadable);
--- ext: ExtState values by key ("" or nil when unset).
+-- ext: the DAW's overrides by key, as strings ("" or nil when unset); label: what the producer
+-- calls them ("ExtState" in REAPER).
 -- Returns the settings and a list of problems worth a console line.
-function core.settings(config, ext)
+function core.settings(config, ext, label)
   ext = ext or {}
+  label = label or "override"
   local problems = {}
   local s = { command = core.DEFAULT_COMMAND, command_from = "default", host = core.DEFAULT_HOST,
     port = core.DEFAULT_PORT, secret = "", composer = "", output = "file" }  -- composer "": the bridge's default
@@ -101,16 +96,16 @@ function core.settings(config, ext)
     if type(config.secret) == "string" then s.secret = config.secret end
   end
   if ext.bridge_command and ext.bridge_command ~= "" then
-    local command, why = core.parse_command(ext.bridge_command)
+    local command, why = core.parse_command(ext.bridge_command, label)
     if command then
-      s.command, s.command_from = command, "ExtState bridge_command"
+      s.command, s.command_from = command, label .. " bridge_command"
     else
       problems[#problems + 1] = why
     end
   end
   if ext.port and ext.port ~= "" then
     if valid_port(ext.port) then s.port = valid_port(ext.port)
-    else problems[#problems + 1] = "ExtState port is not a UDP port: " .. ext.port end
+    else problems[#problems + 1] = label .. " port is not a UDP port: " .. ext.port end
   end
   if ext.secret and ext.secret ~= "" then s.secret = ext.secret end
   if ext.composer and ext.composer ~= "" then s.composer = ext.composer end
@@ -123,26 +118,7 @@ function core.is_loopback(host)
 end
 
 ---------------------------------------------------------------------------------------------------
--- The command line for reaper.ExecProcess. REAPER runs no shell: on macOS/Linux it splits the line
--- on spaces, groups with ' " or ` (removed) and keeps every other character, backslashes included;
--- on Windows the line goes to CreateProcess and the program splits it by CommandLineToArgvW's
--- rules. Wrapping every element in double quotes works for both, as long as no element contains
--- a double quote (no way to escape one on macOS/Linux) and, on Windows, backslashes right before
--- the closing quote are doubled (2n backslashes + quote = n backslashes, then the quote ends).
-
-function core.command_line(argv, windows)
-  local parts = {}
-  for i, arg in ipairs(argv) do
-    if arg == "" then return nil, "an empty argument cannot be passed to the bridge command" end
-    if arg:find('"', 1, true) then
-      return nil, "REAPER cannot pass a double quote (\") to a program, and this contains one:\n    " .. arg
-    end
-    -- The program name (first element) is read up to the next quote, backslashes and all.
-    if windows and i > 1 then arg = arg:gsub("(\\+)$", "%1%1") end
-    parts[i] = '"' .. arg .. '"'
-  end
-  return table.concat(parts, " ")
-end
+-- Commands and the request file.
 
 -- How a command is shown to the producer (one line, every element quoted).
 function core.command_text(argv)
@@ -243,6 +219,49 @@ function core.reply(state, address)
     if line[1] == address then return line end
   end
   return nil
+end
+
+-- job: {out_path, offset, lines}. Appends the lines `send` completed since the last look to
+-- job.lines (a last line without "\n" is still being written: it is read next time).
+-- Returns true when there was news.
+function core.read_new_lines(job)
+  local handle = io.open(job.out_path, "rb")
+  if not handle then return false end
+  handle:seek("set", job.offset or 0)
+  local text = handle:read("a") or ""
+  handle:close()
+  local complete = text:match("^.*\n")
+  if not complete then return false end
+  job.offset = (job.offset or 0) + #complete
+  for _, line in ipairs(core.output_lines(complete)) do job.lines[#job.lines + 1] = line end
+  return true
+end
+
+-- Which deadline a running request missed (contract §2), given when it started and when `send`
+-- last wrote a line: "not_started" (no "#started" within STARTED_WITHIN s), "silent" (no line for
+-- SILENT_FOR s), or nil.
+function core.missed_deadline(state, started_at, heard_at, now)
+  if state.finished then return nil end
+  if not state.started and now - started_at > core.STARTED_WITHIN then return "not_started" end
+  if state.started and now - heard_at > core.SILENT_FOR then return "silent" end
+  return nil
+end
+
+function core.read_file(path)
+  local handle = io.open(path, "rb")
+  if not handle then return nil end
+  local text = handle:read("a")
+  handle:close()
+  return text
+end
+
+function core.write_file(path, text)
+  local handle, err = io.open(path, "wb")
+  if not handle then return nil, err end
+  local ok, werr = handle:write(text)
+  handle:close()
+  if not ok then return nil, werr end
+  return true
 end
 
 ---------------------------------------------------------------------------------------------------
@@ -397,51 +416,35 @@ function core.track_name(item_name, composer)
 end
 
 ---------------------------------------------------------------------------------------------------
--- What the producer reads when something goes wrong (docs/reaper.md, troubleshooting).
+-- What the producer reads when something goes wrong (docs/reaper.md, docs/ardour.md).
+-- `daw` describes the host in the producer's words:
+--   { title = "REAPER", install = "reaper", overrides = "ExtState",
+--     log_hint = "Data/Pop2Piano/bridge.log in REAPER's resource folder" }
 
-core.INSTALL_HINT = "Install the REAPER scripts from the bridge, so they know where it is:\n"
-  .. "    pop2piano-bridge install reaper\n"
-  .. "(or put the bridge's full path in \"command\" in " .. core.CONFIG_NAME .. " beside the Pop2Piano actions)."
+function core.install_hint(daw)
+  return "Install the " .. daw.title .. " scripts from the bridge, so they know where it is:\n"
+    .. "    pop2piano-bridge install " .. daw.install .. "\n"
+    .. "(or put the bridge's full path in \"command\" in " .. core.CONFIG_NAME .. " beside the Pop2Piano actions)."
+end
 
-function core.not_started_message(argv, detail)
+function core.not_started_message(daw, argv, detail)
   return "The bridge command could not be started:\n    " .. core.command_text(argv) .. "\n"
-    .. (detail and detail ~= "" and (detail .. "\n") or "") .. "\n" .. core.INSTALL_HINT
+    .. (detail and detail ~= "" and (detail .. "\n") or "") .. "\n" .. core.install_hint(daw)
 end
 
--- What `<command> --version` run through ExecProcess(…, DIAGNOSE_MS) says about a command whose
--- `send` wrote nothing. `result` is ExecProcess's return: nil, or "<exit code>\n<output>".
-function core.diagnosis(result)
-  if result == nil then
-    return "REAPER could not run it (not found, or not a program)."
-  end
-  local code, output = tostring(result):match("^(%-?%d+)\n?(.*)$")
-  output = (output or ""):match("^%s*([^\r\n]*)") or ""
-  if code == nil then return "REAPER could not run it." end
-  if tonumber(code) == 0 and output:find("pop2piano", 1, true) then
-    return "It runs (" .. output .. ") but did not answer `send --request`: it may be older than these "
-      .. "scripts; update the bridge, then install the scripts again."
-  end
-  if tonumber(code) == 0 then
-    -- REAPER on Linux forks and execvp()s; when that fails the child exits 0 without a word.
-    return "REAPER could not run it (it printed nothing; a program that cannot be found looks like this)."
-  end
-  return "It ran but failed (exit status " .. code .. (output ~= "" and (": " .. output) or "") .. ")."
-end
-
-function core.silent_message(what)
+function core.silent_message(daw, what)
   return string.format("The bridge stopped responding while %s (no news for %d s). "
-    .. "Is it still running? Its log: Data/Pop2Piano/bridge.log in REAPER's resource folder "
-    .. "(if REAPER started it).", what, core.SILENT_FOR)
+    .. "Is it still running? Its log: %s (if %s started it).", what, core.SILENT_FOR, daw.log_hint, daw.title)
 end
 
-function core.not_running_message(host, port, log_path, started)
+function core.not_running_message(daw, host, port, log_path, started)
   local text = string.format("The Pop2Piano bridge is not answering at %s:%d.\n\n", host, port)
   if started then
-    return text .. string.format("REAPER started it, but it did not answer within %d s. Its log:\n    %s",
-      core.START_WAIT, log_path)
+    return text .. string.format("%s started it, but it did not answer within %d s. Its log:\n    %s",
+      daw.title, core.START_WAIT, log_path)
   end
   return text .. "Start it in a terminal with\n    pop2piano-bridge serve\n(check the port in "
-    .. core.CONFIG_NAME .. " or ExtState \"port\"), then run this action again."
+    .. core.CONFIG_NAME .. " or " .. daw.overrides .. " \"port\"), then run this action again."
 end
 
 function core.model_unavailable_message(message)

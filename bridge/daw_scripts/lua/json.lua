@@ -1,5 +1,5 @@
--- A small JSON codec (REAPER's Lua has none built in). Decodes the bridge's notes documents, the
--- installed config and `send`'s output lines: objects, arrays, strings (escapes; \u as UTF-8,
+-- A small JSON codec (neither REAPER's nor Ardour's Lua has one built in). Decodes the bridge's
+-- notes documents, the installed config and `send`'s output lines: objects, arrays, strings (escapes; \u as UTF-8,
 -- surrogate pairs joined), numbers, true/false/null. Encodes the request files `send` reads.
 local json = {}
 
