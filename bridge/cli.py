@@ -49,6 +49,13 @@ def _parser() -> argparse.ArgumentParser:
     convert.add_argument("--playrate", type=float, default=1.0, help="the DAW take's playback rate")
     convert.add_argument("--tempo", type=float, default=None, help="session tempo in BPM (default: detected)")
     convert.add_argument("--tempo-map", action="store_true", help="write a tempo map that follows the detected beats")
+    grid = convert.add_mutually_exclusive_group()
+    grid.add_argument("--grid-bpm", type=float, metavar="BPM",
+                      help="the session's constant tempo, in source time: notes land on its beats (no beat tracking)")
+    grid.add_argument("--beats", metavar="FILE",
+                      help="a JSON array of beat times in source seconds (any tempo map): notes land on those beats")
+    convert.add_argument("--grid-offset", type=float, metavar="SECONDS",
+                         help="with --grid-bpm: the source second of one beat (default: the clip start)")
     _add_common(convert)
 
     doctor = sub.add_parser("doctor", help="report packages, model location and MIDI ports")
@@ -117,11 +124,16 @@ def _convert(args: argparse.Namespace) -> int:
     # Imported here, as in _doctor: audio, MIDI and (below) the model stack are for this command only;
     # `send`, which DAW scripts start once per request, shares this module and must start fast.
     from bridge.engine.audio import probe, resolve_range
+    from bridge.engine.grid import grid_for
     from bridge.output.files import check_target, write_outputs
 
     # Cheap checks first: nobody should wait for the model to learn the path is wrong.
     info = probe(args.song)
-    resolve_range(info, args.start, args.duration)
+    first, last = resolve_range(info, args.start, args.duration)
+    if args.grid_offset is not None and args.grid_bpm is None:
+        raise BadRequest("--grid-offset needs --grid-bpm")
+    grid = grid_for(args.grid_bpm, args.grid_offset, os.path.abspath(args.beats) if args.beats else None,
+                    first / info.sample_rate, last / info.sample_rate)
     folder = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(folder):
         raise BadRequest(f"output folder does not exist: {folder}")
@@ -131,7 +143,7 @@ def _convert(args: argparse.Namespace) -> int:
 
     converter = Converter(args.model, device=args.device, activation=args.activation, recipe=args.recipe,
                           beat_tracker=args.beat_tracker, precision=args.precision)
-    request = ClipRequest(args.song, args.start, args.duration, args.playrate, args.tempo, args.composer)
+    request = ClipRequest(args.song, args.start, args.duration, args.playrate, args.tempo, args.composer, grid)
     with _ProgressBar(enabled=sys.stderr.isatty()) as bar:
         arrangement = converter.convert(request, progress=bar.update)
     midi_path, notes_path = write_outputs(arrangement, args.output, tempo_map=args.tempo_map,
@@ -159,7 +171,10 @@ def _install(args: argparse.Namespace) -> int:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from bridge.doctor import MISSING, run_checks  # it probes every library: see _convert
+    from bridge.doctor import (  # it probes every library: see _convert
+        MISSING,
+        run_checks,
+    )
 
     checks = run_checks(args.model)
     width = max(len(c.name) for c in checks)

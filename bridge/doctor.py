@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from bridge import __version__
 from bridge.engine.model import DEFAULT_MODEL, looks_like_path, offline
+from bridge.engine.optional import essentia_available
 from bridge.output.ports import DEFAULT_MIDI_PORT, compiled_apis, quiet_native_stderr
 
 OK, WARN, MISSING = "ok", "warn", "missing"
@@ -103,8 +104,6 @@ def model_check(model: str = DEFAULT_MODEL) -> Check:
 
 
 def beat_tracker_check() -> Check:
-    from bridge.engine.beats import essentia_available
-
     if essentia_available():
         return Check("beat tracker", OK, "essentia RhythmExtractor2013 (multifeature)")
     return Check("beat tracker", WARN, "essentia is not installed: the portable librosa tracker runs instead",

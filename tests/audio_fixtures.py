@@ -35,3 +35,29 @@ def clicks(seconds: float, sr: int, bpm: float = 120.0, first: float = 0.0) -> n
         piece = click[: max(0, y.size - s)]
         y[s : s + piece.size] += 0.9 * piece.astype(np.float32)
     return y
+
+
+def beats_with_tempo_change(seconds: float, bpm: float, new_bpm: float, change_at: float,
+                            first: float = 0.0) -> np.ndarray:
+    """Beat times at ``bpm`` from ``first``, then at ``new_bpm`` from the first beat after ``change_at``."""
+    times, t = [], first
+    while t < seconds + 2.0:
+        times.append(t)
+        t += 60.0 / (bpm if t < change_at else new_bpm)
+    return np.asarray(times)
+
+
+def song_on_beats(beats: np.ndarray, seconds: float, sr: int = 44100, seed: int = 1) -> np.ndarray:
+    """Chords changing every four beats and a noise-burst drum on each of ``beats`` (any tempo map)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    y = np.zeros_like(t)
+    for i, (beat, after) in enumerate(zip(beats[:-1], beats[1:])):
+        if beat >= seconds:
+            break
+        s, e = int(beat * sr), min(t.size, int(after * sr))
+        for f in CHORDS[(i // 4) % 4]:
+            y[s:e] += 0.15 * np.sin(2 * np.pi * f * t[s:e]) * np.exp(-3 * (t[s:e] - beat))
+        burst = min(2000, t.size - s)
+        y[s : s + burst] += rng.normal(0, 0.5, burst) * np.exp(-np.arange(burst) / 300)
+    return (y / max(1.0, np.abs(y).max() * 1.05)).astype(np.float32)

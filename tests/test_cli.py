@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import jsonschema
+import numpy as np
 import mido
 import pytest
 
@@ -165,3 +166,20 @@ def test_output_files_follow_the_umask(tmp_path, song_path, model_dir, umask, mo
     assert result.returncode == 0, result.stderr
     for path in (out, tmp_path / "take.notes.json"):
         assert os.stat(path).st_mode & 0o777 == mode, (path, oct(os.stat(path).st_mode))
+
+
+def test_convert_on_the_sessions_grid(tmp_path, song_path, model_dir):
+    out = tmp_path / "grid.mid"
+    result = run("convert", song_path, "-o", str(out), "--model", model_dir, "--duration", "6", "--grid-bpm", "120",
+                 "--grid-offset", "0.02")
+    assert result.returncode == 0, result.stderr
+    doc = json.load(open(tmp_path / "grid.notes.json", encoding="utf-8"))
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["beat_source"] == "session_grid" and doc["midi"]["tempo_map"] is True
+    assert doc["beats"][0] == pytest.approx(0.02) and np.allclose(np.diff(doc["beats"]), 0.5)
+    _assert_one_line_error(run("convert", song_path, "-o", str(tmp_path / "x.mid"), "--model", model_dir,
+                               "--grid-offset", "1"), "--grid-offset needs --grid-bpm")
+    beats = tmp_path / "beats.json"
+    beats.write_text("[3, 2, 1]", encoding="utf-8")
+    _assert_one_line_error(run("convert", song_path, "-o", str(tmp_path / "y.mid"), "--model", model_dir,
+                               "--beats", str(beats)), "increase")

@@ -158,7 +158,11 @@ def _check_serve_args(args: argparse.Namespace) -> None:
 
 
 def _engine(args: argparse.Namespace) -> Engine:
-    from bridge.jobs.inference import EngineSettings, LocalEngine, ProcessEngine  # see _serve
+    from bridge.jobs.inference import (  # see _serve
+        EngineSettings,
+        LocalEngine,
+        ProcessEngine,
+    )
 
     settings = EngineSettings(args.model, args.device, args.activation, args.recipe, args.beat_tracker,
                               args.precision)

@@ -21,7 +21,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.daemon.udp import grow_receive_buffer
-from bridge.protocol import DEFAULT_PORT, FINAL_REPLIES, PREFIX, REQUESTS, ProtocolError, decode, encode
+from bridge.protocol import (
+    DEFAULT_PORT,
+    FINAL_REPLIES,
+    PREFIX,
+    REQUESTS,
+    ProtocolError,
+    decode,
+    encode,
+)
 
 JOB_ADDRESSES = (f"{PREFIX}/convert", f"{PREFIX}/cancel")
 # Silence after which the client asks the bridge how the job stands.

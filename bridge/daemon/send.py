@@ -20,7 +20,16 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bridge import __version__
-from bridge.daemon.client import HEARTBEAT_S, Alive, Lost, LostResult, NotRunning, exchange, type_args, type_values
+from bridge.daemon.client import (
+    HEARTBEAT_S,
+    Alive,
+    Lost,
+    LostResult,
+    NotRunning,
+    exchange,
+    type_args,
+    type_values,
+)
 from bridge.protocol import DEFAULT_PORT, PREFIX
 
 log = logging.getLogger(__name__)

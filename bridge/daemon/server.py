@@ -20,7 +20,15 @@ from bridge import __version__
 from bridge.daemon.limits import PeerLimiter
 from bridge.daemon.udp import grow_receive_buffer
 from bridge.errors import BridgeError, Forbidden, ProtocolError
-from bridge.jobs.api import JobAccepted, JobCancelled, JobDone, JobEvent, JobFailed, JobProgress, JobRequest
+from bridge.jobs.api import (
+    JobAccepted,
+    JobCancelled,
+    JobDone,
+    JobEvent,
+    JobFailed,
+    JobProgress,
+    JobRequest,
+)
 from bridge.jobs.manager import JobManager
 from bridge.protocol import (
     DEFAULT_PORT,
@@ -51,7 +59,8 @@ FORBIDDEN = "this bridge needs its shared secret on every request"
 def job_request(request: Convert) -> JobRequest:
     """The protocol's convert request as the job core's plain request. Pure."""
     return JobRequest(request.job_id, request.audio_path, request.composer, request.start, request.duration,
-                      request.playrate, request.tempo, request.output, request.out_dir)
+                      request.playrate, request.tempo, request.output, request.out_dir, request.grid_bpm,
+                      request.grid_offset, request.beats_file)
 
 
 def reply_for(event: JobEvent) -> Reply:

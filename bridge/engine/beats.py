@@ -11,10 +11,10 @@ steady grid at the session tempo (or 120 BPM) is used and the result says why.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import numpy as np
 
+from bridge.engine.optional import essentia_available, essentia_standard
 from bridge.engine.request import TRACKERS
 from bridge.engine.timing import fixed_grid
 from bridge.engine.types import FIXED_GRID, BeatInfo
@@ -32,26 +32,6 @@ MIN_PULSE_RATIO = 1.5
 MIN_ONSET_STRENGTH = 0.1
 _EDGE_FRAMES = 8  # the clip's first/last ~90 ms: a cut into sound is an onset, not a beat
 _HOP = 512
-
-
-def _essentia_standard() -> Any:
-    """``essentia.standard``, imported quietly, or None where essentia is not installed.
-
-    Imported on first use, not at start-up: it takes a second and most commands never track beats.
-    Its import prints an INFO line about classifier models to stderr unless told not to.
-    """
-    try:
-        import essentia
-    except ImportError:
-        return None
-    essentia.log.infoActive = False
-    import essentia.standard
-
-    return essentia.standard
-
-
-def essentia_available() -> bool:
-    return _essentia_standard() is not None
 
 
 def grid_tempo(tempo: float | None, playrate: float) -> float:
@@ -82,7 +62,7 @@ def track_beats(samples_44k: np.ndarray, grid_bpm: float = FALLBACK_BPM, tracker
 
 
 def _essentia(samples: np.ndarray) -> tuple[float, np.ndarray, str] | str:
-    es = _essentia_standard()
+    es = essentia_standard()
     try:
         bpm, beats, _confidence, _estimates, _intervals = es.RhythmExtractor2013(method="multifeature")(
             np.ascontiguousarray(samples, dtype=np.float32)

@@ -28,13 +28,28 @@ from bridge.engine.audio import Clip, read_clip
 from bridge.engine.beats import TRACKER_SAMPLE_RATE, grid_tempo, track_beats
 from bridge.engine.decoding import composer_runs, greedy, supported
 from bridge.engine.features import FeatureExtractor, FeatureSettings
+from bridge.engine.grid import clip_beats, median_bpm
 from bridge.engine.model import DEFAULT_MODEL, LoadedModel, load, resolve
 from bridge.engine.planning import Batch, plan
 from bridge.engine.request import RECIPES, validate_request
 from bridge.engine.streaming import ChunkStreamer
 from bridge.engine.timing import ChunkGrid, chunk_grid, extend_beats, to_session
-from bridge.engine.tokens import DEFAULT_VELOCITY, RowDecoder, StepNote, TokenVocab, decode_chunk
-from bridge.engine.types import Arrangement, BeatInfo, ChunkNotes, ClipRequest, Note, Progress
+from bridge.engine.tokens import (
+    DEFAULT_VELOCITY,
+    RowDecoder,
+    StepNote,
+    TokenVocab,
+    decode_chunk,
+)
+from bridge.engine.types import (
+    TRACKED,
+    Arrangement,
+    BeatInfo,
+    ChunkNotes,
+    ClipRequest,
+    Note,
+    Progress,
+)
 from bridge.errors import Cancelled
 
 log = logging.getLogger(__name__)
@@ -248,7 +263,7 @@ class Converter:
         detected = beats.bpm * request.playrate
         return Arrangement(
             notes=notes,
-            beats=[to_session(t, request.playrate) for t in beats.times],
+            beats=[to_session(t, request.playrate) for t in beats.times if t >= 0],
             tempo=request.tempo or detected,
             detected_tempo=detected,
             tracker=beats.tracker,
@@ -264,6 +279,7 @@ class Converter:
             tempo_source="session" if request.tempo else "detected",
             tracker_note=beats.note,
             grid_bpm=beats.bpm if beats.is_fallback else None,
+            beat_source=request.grid.source if request.grid is not None else TRACKED,
             activation=self.loaded.activation,
             recipe=self.recipe,
             precision=self.loaded.precision,
@@ -290,12 +306,11 @@ class Converter:
         audio_44k = clip.samples
         if clip.sample_rate != TRACKER_SAMPLE_RATE:  # the tracker only works at 44.1 kHz
             audio_44k = librosa.resample(clip.samples, orig_sr=clip.sample_rate, target_sr=TRACKER_SAMPLE_RATE)
-        grid_bpm = grid_tempo(request.tempo, request.playrate)
         # Resampling for the model does not need the beats: it runs beside the tracker
         # (the resampling kernel releases the GIL).
         with ThreadPoolExecutor(max_workers=1) as pool:
             resampled = pool.submit(self.features.resample, audio_44k, TRACKER_SAMPLE_RATE)
-            beats = track_beats(audio_44k, grid_bpm, tracker=self.beat_tracker)
+            beats = self._beats(audio_44k, clip, request)
             model_audio = resampled.result()
         beat_times = np.asarray(beats.times)
         if self.recipe == "faithful":
@@ -306,6 +321,13 @@ class Converter:
         report(Progress(_BEATS, "features"))
         mel = self.features.log_mel(self.features.chunk_audio(model_audio, grid))
         return Analysis(clip, beats, grid, mel)
+
+    def _beats(self, audio_44k: np.ndarray, clip: Clip, request: ClipRequest) -> BeatInfo:
+        """The session's grid where the request brings one (used exactly where tracked beats go), else tracked."""
+        if request.grid is None:
+            return track_beats(audio_44k, grid_tempo(request.tempo, request.playrate), tracker=self.beat_tracker)
+        times = clip_beats(request.grid, clip.start, clip.duration)
+        return BeatInfo(times=tuple(float(t) for t in times), bpm=median_bpm(times), tracker=request.grid.source)
 
     def _quick_start(
         self,

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.engine.optional import essentia_available
 from bridge.errors import ModelUnavailable
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,7 @@ def load(
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
     overrides = {"dense_act_fn": "gelu_new"} if activation == "gelu_new" else {}
+    essentia_available()  # imports essentia quietly first: transformers' Pop2Piano imports it, and it prints
     from transformers import Pop2PianoForConditionalGeneration
     from transformers.utils import logging as hf_logging
 

@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 DEFAULT_COMPOSER = "composer1"
 # BeatInfo.tracker of a steady grid that stood in for tracked beats.
 FIXED_GRID = "fixed-grid"
+# Where a conversion's beats came from (Arrangement.beat_source, the notes JSON's beat_source):
+# a beat tracker, a constant session grid (BPM + offset), or a file of beat times (a tempo map).
+TRACKED, SESSION_GRID, BEATS_FILE = "tracked", "session_grid", "beats_file"
+
+
+@dataclass(frozen=True)
+class BeatGrid:
+    """Beats a DAW gives instead of tracking: beat times in source seconds, and how they were given."""
+
+    source: str  # SESSION_GRID or BEATS_FILE
+    times: tuple[float, ...]
+
+    @property
+    def key(self) -> str:
+        """A short fingerprint of the grid: the same beats, the same key (caches, file names)."""
+        text = self.source + ":" + ",".join(repr(t) for t in self.times)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -29,7 +47,8 @@ class ClipRequest:
     ``start`` and ``duration`` are seconds of the *source file*; ``duration`` 0 means
     "to the end of the file". ``playrate`` is the DAW take's rate: one source second
     lasts ``1 / playrate`` session seconds. ``tempo`` is the session tempo (BPM) the
-    MIDI file is written for; ``None`` means "use the detected tempo".
+    MIDI file is written for; ``None`` means "use the detected tempo". ``grid``: the session's
+    own beats, used instead of a beat tracker (see :mod:`bridge.engine.grid`).
     """
 
     path: str
@@ -38,6 +57,7 @@ class ClipRequest:
     playrate: float = 1.0
     tempo: float | None = None
     composer: str = DEFAULT_COMPOSER
+    grid: BeatGrid | None = None  # the session's beats; None: track them
 
 
 @dataclass(frozen=True)
@@ -106,3 +126,4 @@ class Arrangement:
     # The BPM of the steady grid that stood in for tracked beats, None when beats were tracked: such
     # an arrangement depends on the session tempo (see bridge.engine.beats.grid_tempo).
     grid_bpm: float | None = None
+    beat_source: str = TRACKED

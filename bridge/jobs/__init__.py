@@ -9,7 +9,14 @@ pulls in audio and MIDI modules, which ``send`` (sharing the package) never need
 from typing import Any
 
 from bridge.jobs.api import (
-    JobAccepted, JobCancelled, JobDone, JobEvent, JobFailed, JobListener, JobProgress, JobRequest,
+    JobAccepted,
+    JobCancelled,
+    JobDone,
+    JobEvent,
+    JobFailed,
+    JobListener,
+    JobProgress,
+    JobRequest,
 )
 
 __all__ = [

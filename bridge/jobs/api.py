@@ -29,6 +29,9 @@ class JobRequest:
     tempo: float | None = None
     output: str = FILE
     out_dir: str | None = None
+    grid_bpm: float | None = None  # a constant session grid: BPM in source time …
+    grid_offset: float | None = None  # … and the source second of one beat (None: the clip start)
+    beats_file: str | None = None  # or a JSON file of beat times in source seconds
 
     @property
     def to_file(self) -> bool:

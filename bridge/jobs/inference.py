@@ -51,7 +51,9 @@ class EngineSettings:
     precision: str = "fp32"
 
     def build(self) -> Converter:
-        from bridge.engine.converter import Converter  # heavy: imported where the model is loaded
+        from bridge.engine.converter import (
+            Converter,  # heavy: imported where the model is loaded
+        )
 
         return Converter(self.model, device=self.device, activation=self.activation, recipe=self.recipe,
                          beat_tracker=self.beat_tracker, precision=self.precision)
@@ -104,7 +106,8 @@ class LocalEngine:
 
     def convert(self, clip: ClipRequest, digest: str, progress: ProgressCallback, cancel: threading.Event,
                 on_chunk: ChunkCallback | None) -> Arrangement:
-        key = (digest, clip.start, clip.duration)
+        # another composer for the same clip and grid reuses the analysis (beats, features)
+        key = (digest, clip.start, clip.duration, clip.grid.key if clip.grid is not None else None)
         analysis = self._analyses.get(key)
         if analysis is not None and analysis.beats.is_fallback and not math.isclose(
                 analysis.beats.bpm, grid_tempo(clip.tempo, clip.playrate)):

@@ -21,10 +21,19 @@ from typing import Any
 
 from bridge.engine.audio import probe, resolve_range
 from bridge.engine.beats import grid_tempo
+from bridge.engine.grid import grid_for
 from bridge.engine.notes import playable
 from bridge.engine.request import validate_request
 from bridge.engine.types import Arrangement, ChunkNotes, ClipRequest, Progress
-from bridge.errors import BadRequest, BridgeError, Busy, Cancelled, DuplicateId, MidiUnavailable, NotFound
+from bridge.errors import (
+    BadRequest,
+    BridgeError,
+    Busy,
+    Cancelled,
+    DuplicateId,
+    MidiUnavailable,
+    NotFound,
+)
 from bridge.jobs.api import (
     JobAccepted,
     JobCancelled,
@@ -37,9 +46,9 @@ from bridge.jobs.api import (
 )
 from bridge.jobs.cache import LRU, ContentHasher
 from bridge.jobs.inference import Engine
-from bridge.output.naming import DEFAULT_FOLDER, OutputRequest
 from bridge.output.files import write_result
 from bridge.output.live import Player, Session
+from bridge.output.naming import DEFAULT_FOLDER, OutputRequest
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +234,9 @@ class JobManager:
             info = probe(clip.path)
             first, last = resolve_range(info, clip.start, clip.duration)
             self._check_limits(clip.path, (last - first) / info.sample_rate)
+            grid = grid_for(request.grid_bpm, request.grid_offset, request.beats_file, first / info.sample_rate,
+                            last / info.sample_rate)
+            clip = dataclasses.replace(clip, grid=grid)
             out_dir = self._out_dir(request) if request.to_file else None
             if request.live:
                 session = job.session = self._live().stream()
@@ -234,7 +246,8 @@ class JobManager:
             midi_path = notes_path = ""
             if out_dir is not None:
                 name = OutputRequest(os.path.abspath(clip.path), composer, clip.start, clip.duration, clip.playrate,
-                                     clip.tempo, engine=self.engine.info.key)
+                                     clip.tempo, engine=self.engine.info.key,
+                                     grid=f"{grid.source}:{grid.key}" if grid is not None else "")
                 midi_path, notes_path = write_result(arrangement, out_dir, name, label="out_dir")
             job.arrangement, job.midi_path, job.notes_path = arrangement, midi_path, notes_path
             self._finish(job, DONE, JobDone(job.id, midi_path, notes_path, len(playable(arrangement.notes))))
@@ -254,7 +267,8 @@ class JobManager:
 
     def _arrange(self, job: Job, clip: ClipRequest, session: Session | None) -> Arrangement:
         digest = self._hasher.digest(clip.path)
-        base = (digest, clip.start, clip.duration, clip.playrate, clip.composer, self.engine.info.key)
+        grid = clip.grid.key if clip.grid is not None else None
+        base = (digest, clip.start, clip.duration, clip.playrate, clip.composer, self.engine.info.key, grid)
 
         def progress(p: Progress) -> None:
             job.fraction = p.fraction

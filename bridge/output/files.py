@@ -26,13 +26,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bridge.engine.types import Arrangement
+from bridge.engine.types import TRACKED, Arrangement
 from bridge.errors import BadRequest, IOFailure
-from bridge.output.naming import MIDI_SUFFIX, OutputRequest, request_key, stem_for, variants
-from bridge.output.atomic import TEMP_SUFFIX, NameTaken, fsync_folder, io_error, publish_new, write_temp
+from bridge.output.atomic import (
+    TEMP_SUFFIX,
+    NameTaken,
+    fsync_folder,
+    io_error,
+    publish_new,
+    write_temp,
+)
 from bridge.output.manifest import MANIFEST_NAME, FileRecord, Manifest
 from bridge.output.midi_file import TICKS_PER_BEAT, midi_bytes
 from bridge.output.midi_timing import TempoMap
+from bridge.output.naming import (
+    MIDI_SUFFIX,
+    OutputRequest,
+    request_key,
+    stem_for,
+    variants,
+)
 from bridge.output.notes_json import notes_json_bytes, notes_path_for
 
 log = logging.getLogger(__name__)
@@ -41,7 +54,7 @@ CLI_REQUEST = ""  # the request key recorded for a name the user chose (convert 
 
 
 def tempo_map_for(arrangement: Arrangement) -> TempoMap | None:
-    """A tempo map from the detected beats (session seconds), when there are enough of them."""
+    """A tempo map from the arrangement's beats (session seconds), when there are enough of them."""
     beats = np.asarray(arrangement.beats, dtype=np.float64)
     if beats.size < 2 or np.any(np.diff(beats) <= 0):
         return None
@@ -49,7 +62,12 @@ def tempo_map_for(arrangement: Arrangement) -> TempoMap | None:
 
 
 def render(arrangement: Arrangement, midi_path: str, tempo_map: bool = False) -> tuple[bytes, bytes]:
-    """The MIDI file and its notes JSON (which names the MIDI file's path) as bytes."""
+    """The MIDI file and its notes JSON (which names the MIDI file's path) as bytes.
+
+    An arrangement on the session's own grid always carries that grid as the file's tempo map,
+    so a DAW importing by beats puts every note on the same grid line as one importing by time.
+    """
+    tempo_map = tempo_map or arrangement.beat_source != TRACKED
     name = os.path.splitext(os.path.basename(midi_path))[0]
     data = midi_bytes(arrangement.notes, arrangement.tempo, name, tempo_map_for(arrangement) if tempo_map else None)
     return data, notes_json_bytes(arrangement, midi_path, tempo_map=tempo_map)

@@ -57,7 +57,8 @@ class OutputRequest:
 
     ``audio_path`` should be absolute (the daemon and CLI pass ``os.path.abspath``): two
     different files must never share a name. ``engine`` is the engine's settings that change
-    the notes (model revision, recipe, activation, beat tracker, precision).
+    the notes (model revision, recipe, activation, beat tracker, precision). ``grid`` is the
+    session grid's source and fingerprint (empty when beats were tracked).
     """
 
     audio_path: str
@@ -68,6 +69,7 @@ class OutputRequest:
     tempo: float | None = None
     tempo_map: bool = False
     engine: Sequence[str] = field(default_factory=tuple)
+    grid: str = ""
 
     def canonical(self) -> str:
         """The request as one canonical JSON text (what :func:`request_key` hashes)."""
@@ -81,6 +83,7 @@ class OutputRequest:
             "tempo": _number(self.tempo) if self.tempo else None,  # 0 and None both mean "detected"
             "tempo_map": bool(self.tempo_map),
             "engine": [str(part) for part in self.engine],
+            **({"grid": self.grid} if self.grid else {}),  # absent when tracked: earlier names stay the same
         }, sort_keys=True, ensure_ascii=True)
 
 
@@ -106,6 +109,8 @@ def stem_for(request: OutputRequest) -> str:
         parts.append(f"{_short(request.tempo)}bpm")
     if request.tempo_map:
         parts.append("tempo map")
+    if request.grid:
+        parts.append("session grid")
     readable = sanitise(" - ".join(parts), MAX_STEM)
     return f"{readable} - {request_key(request)}"
 

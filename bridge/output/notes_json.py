@@ -13,9 +13,9 @@ from typing import Any
 from bridge import __version__
 from bridge.engine.notes import playable
 from bridge.engine.types import Arrangement
-from bridge.output.naming import NOTES_SUFFIX
 from bridge.output.midi_file import TICKS_PER_BEAT
 from bridge.output.midi_timing import tempo_to_midi
+from bridge.output.naming import NOTES_SUFFIX
 
 SCHEMA_ID = "pop2piano-bridge/notes"
 SCHEMA_VERSION = 1
@@ -44,6 +44,7 @@ def to_document(arrangement: Arrangement, midi_path: str | None = None, tempo_ma
         "tempo": a.tempo,
         "tempo_source": a.tempo_source,
         "detected_tempo": a.detected_tempo,
+        "beat_source": a.beat_source,
         "beat_tracker": a.tracker,
         "beat_tracker_note": a.tracker_note,
         "beats": a.beats,

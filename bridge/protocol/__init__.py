@@ -6,7 +6,14 @@ the builders in :mod:`bridge.protocol.replies`. Documented in docs/protocol.md.
 """
 
 from bridge.errors import ProtocolError
-from bridge.protocol.osc import MAX_DATAGRAM, Message, decode, encode, sendable, split_secret
+from bridge.protocol.osc import (
+    MAX_DATAGRAM,
+    Message,
+    decode,
+    encode,
+    sendable,
+    split_secret,
+)
 from bridge.protocol.replies import FINAL_REPLIES, REPLIES, Reply, is_reply
 from bridge.protocol.requests import (
     CONVERT_OPTIONS,

@@ -44,6 +44,9 @@ class Convert:
     output: str = "file"
     out_dir: str | None = None
     reply_port: int | None = None
+    grid_bpm: float | None = None
+    grid_offset: float | None = None
+    beats_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -252,12 +255,20 @@ CONVERT_OPTIONS: dict[str, Param] = {p.name: p for p in (
     Param("output", "s", one_of("output", OUTPUTS)),
     Param("out_dir", "s", absolute_path("out_dir")),
     REPLY_PORT,
+    Param("grid_bpm", "f", number("grid_bpm")),
+    Param("grid_offset", "f", number("grid_offset")),
+    Param("beats_file", "s", absolute_path("beats_file")),
 )}
 
 
 def _convert(**values: Any) -> Convert:
     tempo = values.pop("tempo", None)
     out_dir = values.pop("out_dir", None)
+    job = values["job_id"]
+    if values.get("grid_bpm") is not None and values.get("beats_file") is not None:
+        raise ProtocolError("give grid_bpm or beats_file, not both", job)
+    if values.get("grid_offset") is not None and values.get("grid_bpm") is None:
+        raise ProtocolError("grid_offset needs grid_bpm", job)
     # tempo 0 = "no session tempo"; an empty out_dir = the default folder
     return Convert(tempo=tempo or None, out_dir=out_dir or None, **values)
 

@@ -253,3 +253,38 @@ def test_a_burst_of_requests_is_not_dropped(daemon):
         assert pongs == burst
     finally:
         sender.close()
+
+
+def test_the_sessions_grid_over_osc(peer, tmp_path):
+    """A DAW's tempo map as a beats file, then a constant grid: notes on the session's beats, the notes JSON
+    says where the beats came from, and another composer on the same grid reuses the analysis."""
+    import numpy as np
+    import soundfile as sf
+
+    import audio_fixtures
+    from bridge.engine.grid import off_grid
+
+    beats = audio_fixtures.beats_with_tempo_change(10.0, 110.0, 90.0, 5.0, first=0.2)
+    song = tmp_path / "grid song.wav"
+    sf.write(str(song), audio_fixtures.song_on_beats(beats, 10.0), 44100)
+    beats_file = tmp_path / "beats.json"
+    beats_file.write_text(json.dumps(list(beats)), encoding="utf-8")
+    docs = {}
+    for job, composer in (("g1", "composer4"), ("g2", "composer9")):
+        peer.send("/pop2piano/convert", job, str(song), "composer", composer, "beats_file", str(beats_file),
+                  "out_dir", str(tmp_path))
+        replies = peer.until_final(job)
+        assert replies[-1][0] == "/pop2piano/done", replies[-1]
+        docs[job] = (json.load(open(replies[-1][1][2], encoding="utf-8")),
+                     [r[1][2] for r in replies if r[0] == "/pop2piano/progress"])
+    doc, stages = docs["g1"]
+    assert doc["beat_source"] == "beats_file" and doc["notes"]
+    onsets = [n["start"] for n in doc["notes"] if n["start"] > 0]
+    assert off_grid(onsets, beats).max() < 1e-3
+    assert "beats" not in docs["g2"][1] and "generating" in docs["g2"][1]  # the analysis was reused
+    peer.send("/pop2piano/convert", "g3", str(song), "grid_bpm", 120.0, "grid_offset", 0.1, "out_dir", str(tmp_path))
+    address, args = peer.until_final("g3")[-1]
+    doc = json.load(open(args[2], encoding="utf-8"))
+    assert doc["beat_source"] == "session_grid" and np.allclose(np.diff(doc["beats"]), 0.5)
+    peer.send("/pop2piano/convert", "g4", str(song), "beats_file", str(tmp_path / "none.json"))
+    assert peer.until_final("g4")[-1][1][:2] == ["g4", "not_found"]

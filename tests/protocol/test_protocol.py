@@ -106,3 +106,14 @@ def test_client_types_arguments_by_the_protocol():
     assert type_args("/x/y", ["1", "2.5", "s:3", "hello"]) == [1, 2.5, "3", "hello"]
     with pytest.raises(ValueError):
         type_args("/pop2piano/convert", ["j", "/a.wav", "start", "soon"])
+
+
+def test_convert_takes_the_sessions_grid():
+    request = parse_request("/pop2piano/convert", ["j", "/a.wav", "grid_bpm", 97.5, "grid_offset", 1.25])
+    assert (request.grid_bpm, request.grid_offset, request.beats_file) == (97.5, 1.25, None)
+    request = parse_request("/pop2piano/convert", ["j", "/a.wav", "beats_file", "/p/beats.json"])
+    assert request.beats_file == "/p/beats.json"
+    for args, words in ((["grid_bpm", 100.0, "beats_file", "/b.json"], "not both"),
+                        (["grid_offset", 1.0], "needs grid_bpm"), (["beats_file", "beats.json"], "absolute")):
+        with pytest.raises(ProtocolError, match=words):
+            parse_request("/pop2piano/convert", ["j", "/a.wav", *args])

@@ -25,8 +25,14 @@ from . import osc
 from .config import BridgeConfig, load_config, parse_config
 from .launcher import Launcher
 from .placement import (
-    Region, clip_state, composer_from_name, describe_composers, liveobj_valid,
-    placed_notes, region_for, strip_command,
+    Region,
+    clip_state,
+    composer_from_name,
+    describe_composers,
+    liveobj_valid,
+    placed_notes,
+    region_for,
+    strip_command,
 )
 
 NO_ANSWER_S = 3.0
