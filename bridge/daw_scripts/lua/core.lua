@@ -353,7 +353,20 @@ function core.convert_args(job_id, request, options)
     args[#args + 1] = "out_dir"
     args[#args + 1] = options.out_dir
   end
+  if options.beats_file then -- the DAW's own grid (docs/protocol.md, "The session's grid")
+    args[#args + 1] = "beats_file"
+    args[#args + 1] = options.beats_file
+  end
   return args
+end
+
+-- The session's beats (session seconds) as the source seconds of a clip that starts at
+-- `position` in the session and plays its source from `start` at `playrate`: what a beats file
+-- holds (docs/protocol.md: "beat times in source seconds").
+function core.source_beats(session_times, position, start, playrate)
+  local out = {}
+  for i, t in ipairs(session_times) do out[i] = float(start + (t - position) * (playrate or 1)) end
+  return out
 end
 
 -- Project times of the notes of a notes document (times in seconds from the converted range's
@@ -394,6 +407,24 @@ function core.composer_choice(text, composers)
     if name:lower() == text:lower() then return name end
   end
   return nil
+end
+
+-- The bridge's composers as the entries of a dropdown that sorts its labels as text (Ardour's
+-- LuaDialog does): "01  composer1" … so that composer10 follows composer9. Label → name.
+function core.composer_labels(composers)
+  local labels = {}
+  for i, name in ipairs(composers) do labels[core.composer_label(name, composers, i)] = name end
+  return labels
+end
+
+function core.composer_label(name, composers, index)
+  if not index then
+    for i, c in ipairs(composers) do
+      if c == name then index = i end
+    end
+  end
+  if not index then return nil end
+  return string.format("%02d  %s", index, name)
 end
 
 -- How a composer is offered back in the dialog: its number when it is in the list.

@@ -195,6 +195,26 @@ test("composers: a number in the bridge's list or one of its names", function()
   eq(core.composer_number("jazz", composers), "3"); eq(core.composer_number("composer9", composers), "1")
 end)
 
+test("composer labels sort as numbers do, and lead back to the names", function()
+  local composers = {}
+  for i = 1, 21 do composers[i] = "composer" .. i end
+  local labels = core.composer_labels(composers)
+  local keys = {}
+  for label in pairs(labels) do keys[#keys + 1] = label end
+  table.sort(keys) -- as the dropdown sorts them
+  eq(#keys, 21); eq(labels[keys[1]], "composer1"); eq(labels[keys[10]], "composer10"); eq(labels[keys[21]], "composer21")
+  eq(core.composer_label("composer3", composers), "03  composer3"); eq(core.composer_label("jazz", composers), nil)
+end)
+
+test("the session's grid as source seconds, and as a beats_file argument", function()
+  local beats = core.source_beats({ 2.5, 3.0, 3.5, 4.0 }, 3.0, 1.0, 1)
+  near(beats[1], 0.5); near(beats[2], 1.0); near(beats[4], 2.0); eq(math.type(beats[1]), "float")
+  near(core.source_beats({ 5 }, 3, 1, 1.25)[1], 3.5)
+  local args = core.convert_args("j", { path = "/a.wav", start = 1, duration = 4, playrate = 1, tempo = 120 },
+    { beats_file = "/tmp/j.beats.json" })
+  eq(args[#args - 1], "beats_file"); eq(args[#args], "/tmp/j.beats.json")
+end)
+
 ---------------------------------------------------------------------------------------------------
 -- Reading send's output file as it grows, deadlines
 
