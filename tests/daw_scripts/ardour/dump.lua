@@ -42,5 +42,9 @@ return function()
     end
     out.tracks[#out.tracks + 1] = t
   end
+  if Editor then -- in the GUI: what is selected
+    out.selected = {}
+    for region in Editor:get_selection().regions:regionlist():iter() do out.selected[#out.selected + 1] = region:name() end
+  end
   return out
 end

@@ -594,6 +594,17 @@ function ardour.choose(ctx, composers)
   return true
 end
 
+-- Ardour selects the tracks it adds, which drops the region selection: select the regions the
+-- producer had selected again, so that the next conversion (another composer?) is one click away.
+local function restore_selection(infos)
+  local selection = ArdourUI.SelectionList()
+  for _, info in ipairs(infos) do
+    local view = Editor:regionview_from_region(info.region)
+    if view then selection:push_back(view) end
+  end
+  Editor:set_selection(selection, ArdourUI.SelectionOp.Set) -- as select_every_2nd_region.lua
+end
+
 -- Run fn with the progress window up; the window goes whatever happens (it is modal).
 local function with_progress(ctx, fn)
   ctx.pd = LuaDialog.ProgressWindow("Pop2Piano", true)
@@ -632,6 +643,7 @@ local function convert_selected(options)
       if result.stop then break end
     end
   end)
+  restore_selection(infos)
   local problems, stop_message, converted = {}, nil, 0
   for _, r in ipairs(results) do
     if r.count then converted = converted + 1 end
@@ -641,9 +653,12 @@ local function convert_selected(options)
   log(string.format("finished: %d of %d regions converted%s", converted, #infos,
     ctx.cancelled and " (cancelled)" or ""))
   if stop_message then
+    log(stop_message)
     message(stop_message)
   elseif #problems > 0 then
-    message("No notes for:\n" .. table.concat(problems, "\n"))
+    local text = "No notes for:\n" .. table.concat(problems, "\n")
+    log(text)
+    message(text)
   end
 end
 
