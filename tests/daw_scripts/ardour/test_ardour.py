@@ -38,7 +38,8 @@ POSITION, START, LENGTH = 3.0, 1.0, 6.0  # the audio region: at 3 s, playing the
 TPB = 1920  # Temporal::ticks_per_beat
 # An awkward file name: spaces, quotes, $, non-ASCII (it travels through sh and JSON).
 WAV_NAME = "Zoë's \"demo\" $HOME song.wav"
-CONVERT, CHOOSE, SETUP, INSPECT = (f"LuaAction/script-{n}" for n in (1, 2, 3, 4))
+CONVERT, CHOOSE, SETUP, INSPECT, SETUP_LONG = (f"LuaAction/script-{n}" for n in (1, 2, 3, 4, 5))
+LONG_POSITION, LONG_LENGTH = 12.0, 50.0  # a second, long region (its own file): converting it takes a while
 
 
 def session_ticks(seconds: float) -> float:
@@ -82,8 +83,9 @@ def run(tmp_path_factory, shared_daemon) -> Run:
     t0 = time.monotonic()
     work = tmp_path_factory.mktemp("ardour")
     result = Run(work)
-    wav = work / WAV_NAME
+    wav, long_wav = work / WAV_NAME, work / "long.wav"
     sf.write(str(wav), audio_fixtures.chord_song(10.0, RATE), RATE)
+    sf.write(str(long_wav), audio_fixtures.chord_song(LONG_LENGTH, RATE, seed=2), RATE)
     gui = ArdourGui(work, work / "sess", "sess", free_udp_port())
     run_lua("build_session.lua", str(gui.session_dir), gui.session_name)
     gui.enable_osc_in_session()
@@ -99,28 +101,32 @@ def run(tmp_path_factory, shared_daemon) -> Run:
          "args": {**common, "mode": "setup", "wav": str(wav), "position": str(POSITION), "start": str(START),
                   "length": str(LENGTH)}},
         {"slot": 4, "script": str(HERE / "ci_action.lua"), "args": {**common, "mode": "inspect", "out": str(inspected)}},
+        {"slot": 5, "script": str(HERE / "ci_action.lua"),
+         "args": {**common, "mode": "setup", "wav": str(long_wav), "position": str(LONG_POSITION), "start": "0",
+                  "length": str(LONG_LENGTH)}},
     ])
     scripts_log = gui.cache_home / "ardour7" / "pop2piano.log"
     result.timings["prepared"] = time.monotonic() - t0
 
-    def harness(mode: str) -> None:
-        """Run the harness action until it reports done (the editor may still be coming up)."""
+    def harness(mode: str, action: str) -> None:
+        """Run a harness action until it reports done (setup is sent again: the editor may still be
+        coming up; it is idempotent)."""
         done = (ci_log.read_text() if ci_log.exists() else "").count(f"{mode} done") + 1
 
         def finished():
             text = ci_log.read_text() if ci_log.exists() else ""
             if text.count(f"{mode} done") >= done:
                 return True
-            if mode == "setup" or not text.rstrip().endswith(f"{mode} ERROR"):
-                gui.action(SETUP if mode == "setup" else INSPECT)
+            if mode == "setup":
+                gui.action(action)
             return False
 
-        gui.action(SETUP if mode == "setup" else INSPECT)
+        gui.action(action)
         wait_until(f"the harness action ({mode})", finished, 60, interval=1.0,
                    on_fail=lambda: "\n" + (ci_log.read_text() if ci_log.exists() else "(no harness log)"))
 
     def inspect(tag: str) -> None:
-        harness("inspect")
+        harness("inspect", INSPECT)
         result.inspections[tag] = json.loads(inspected.read_text(encoding="utf-8"))
 
     def conversion(action: str, count: int, dialog: bool = False) -> None:
@@ -137,7 +143,7 @@ def run(tmp_path_factory, shared_daemon) -> Run:
     try:
         gui.start()
         result.timings["ardour up"] = time.monotonic() - t0
-        harness("setup")
+        harness("setup", SETUP)
         conversion(CONVERT, 1)
         result.timings["converted"] = time.monotonic() - t0
         inspect("converted")
@@ -149,10 +155,21 @@ def run(tmp_path_factory, shared_daemon) -> Run:
         inspect("redone")
         # Undo/redo cleared the selection: select the region again, then choose composer2 and the
         # session's tempo map. The dialog offers the remembered choices; the test clicks OK.
-        harness("setup")
+        harness("setup", SETUP)
         (gui.scripts / "pop2piano-choices.json").write_text(json.dumps({"composer": "composer2", "grid": "project"}))
         conversion(CHOOSE, 2, dialog=True)
         result.timings["chose and converted"] = time.monotonic() - t0
+        # Cancel in Ardour's progress window as soon as it shows: before the bridge even has the job,
+        # so the script must hold the cancel back until the job is accepted (a cancel that arrives
+        # first is answered not_found and the job runs on). Nothing is added.
+        harness("setup", SETUP_LONG)
+        gui.action(CONVERT)
+        progress = wait_until("the progress window", lambda: gui.windows("^Pop2Piano$"), 30)
+        gui.click_bottom_right_button(progress[0])  # its only button: Cancel
+        wait_until("the cancelled run to finish", lambda: scripts_log.read_text().count("finished:") >= 3, 30,
+                   on_fail=lambda: "\n" + scripts_log.read_text())
+        inspect("cancelled")
+        harness("setup", SETUP)
         # A bridge command that does not exist: Ardour's own error dialog, nothing added.
         config_path = gui.scripts / "pop2piano-bridge.json"
         config = json.loads(config_path.read_text(encoding="utf-8"))
@@ -187,6 +204,12 @@ def regions(dump: dict, kind: str) -> list[tuple[dict, dict]]:
     return [(t, r) for t in dump["tracks"] for r in t["regions"] if r["kind"] == kind]
 
 
+def song(dump: dict) -> tuple[dict, dict]:
+    """The track and region of the embedded song (not the long file of the Cancel check)."""
+    [(track, region)] = [(t, r) for t, r in regions(dump, "audio") if r["source"].endswith(WAV_NAME)]
+    return track, region
+
+
 def piano_track(dump: dict, composer: str) -> dict:
     [track] = [t for t in dump["tracks"] if t["name"].endswith(f" - {composer} (piano)")]
     return track
@@ -203,7 +226,7 @@ def test_the_notes_land_where_the_bridge_put_them_in_the_saved_session(run):
     assert doc["source"]["start"] == pytest.approx(START) and doc["source"]["duration"] == pytest.approx(LENGTH)
     assert doc["source"]["path"].endswith(WAV_NAME) and doc["tempo"] == pytest.approx(120.0)
     track = piano_track(run.saved, doc["composer"])
-    [(audio_track, audio)] = regions(run.saved, "audio")
+    audio_track, audio = song(run.saved)
     [region] = track["regions"]
     assert (region["position"], region["length"]) == (audio["position"], audio["length"]) == (POSITION * RATE,
                                                                                               LENGTH * RATE)
@@ -223,19 +246,21 @@ def test_the_notes_land_where_the_bridge_put_them_in_the_saved_session(run):
 
 def test_the_producers_session_keeps_everything_else(run):
     dump = run.saved
-    [(audio_track, audio)] = regions(dump, "audio")
+    audio_track, audio = song(dump)
     assert audio["source"].endswith(WAV_NAME)  # embedded: the file where it is
     assert (audio["position"], audio["start"], audio["length"]) == (POSITION * RATE, START * RATE, LENGTH * RATE)
     names = [t["name"] for t in sorted(dump["tracks"], key=lambda t: t["order"])]
-    # the new tracks sit right under the audio track (the newest first), nothing else was added
-    assert names[0] == audio_track["name"] and len(names) == 3
-    assert all(n.endswith("(piano)") for n in names[1:])
-    assert [len(t["regions"]) for t in dump["tracks"]] == [1, 1, 1]
-    # the failed run added nothing
-    assert len(run.inspections["after the error"]["tracks"]) == 3
+    # the new tracks sit right under the audio track (the newest first); the long file's track
+    # (embedded after them) got nothing: its conversion was cancelled
+    assert names == [audio_track["name"], f"{audio_track['name']} - composer2 (piano)",
+                     f"{audio_track['name']} - composer1 (piano)", "long"]
+    assert [len(t["regions"]) for t in dump["tracks"]] == [1, 1, 1, 1]
+    # the failed and the cancelled runs added nothing
+    assert run.inspections["after the error"]["tracks"] == run.inspections["cancelled"]["tracks"]
+    assert len(run.inspections["after the error"]["tracks"]) == 4
     # the producer's selection is still the audio region (Ardour selects the tracks it adds)
-    assert run.inspections["converted"]["selected"] == [audio_track["regions"][0]["name"]]
-    assert run.inspections["after the error"]["selected"] == [audio_track["regions"][0]["name"]]
+    assert run.inspections["converted"]["selected"] == [audio["name"]]
+    assert run.inspections["after the error"]["selected"] == [audio["name"]]
     # the tempo map is as it was: the region's start still reads as 6 quarter notes
     assert audio["position_ticks"] == session_ticks(POSITION)
 
@@ -244,7 +269,7 @@ def test_one_undo_takes_the_visible_result_away_and_redo_brings_it_back(run):
     converted, undone, redone = (run.inspections[k] for k in ("converted", "undone", "redone"))
     [(_, before)] = regions(converted, "midi")
     assert regions(undone, "midi") == []
-    assert [t["name"] for t in undone["tracks"]] == [t["name"] for t in converted["tracks"]]
+    assert [t["name"] for t in undone["tracks"]] == [t["name"] for t in converted["tracks"]]  # tracks are not undone
     assert regions(undone, "audio") == regions(converted, "audio")
     [(_, after)] = regions(redone, "midi")
     assert after == before
@@ -266,9 +291,17 @@ def test_choose_composer_and_the_sessions_tempo_map_as_the_grid(run):
     assert off_grid(onsets, np.array(quarters) - POSITION).max() < 1e-3
 
 
+def test_cancel_in_the_progress_window_stops_the_job_and_adds_nothing(run):
+    assert re.search(r"long: converting .*\n(.*\n)*.*Cancel pressed\n(.*\n)*.*cancel sent for ardour-", run.log), run.log
+    assert "long: cancelled (the bridge confirmed it)" in run.log
+    assert "finished: 0 of 1 regions converted (cancelled)" in run.log
+    assert [t["name"] for t in run.inspections["cancelled"]["tracks"]][-1] == "long"
+
+
 def test_errors_are_shown_in_ardours_way(run):
     assert "It was not found." in run.log and "pop2piano-bridge install ardour" in run.log
-    assert run.log.count("finished:") == 3 and "finished: 0 of 1 regions converted" in run.log
+    assert run.log.count("finished:") == 4 and run.log.rstrip().splitlines()[-2].endswith(
+        "finished: 0 of 1 regions converted")
 
 
 def test_the_scripts_leave_no_files_behind(run):

@@ -324,9 +324,14 @@ end
 
 -- Follow a job until it ends. label(state) is the progress text.
 local function follow(ctx, job, label, cancellable)
+  local stage
   while true do
     local state, failure = ardour.poll_job(ctx, job)
     if failure or state.finished then return state, failure end
+    if cancellable and state.started and state.stage ~= stage then -- a job's stages, once each, in the log
+      stage = state.stage
+      log(string.format("%s: %s %d%%", job.what, stage, math.floor(state.fraction * 100 + 0.5)))
+    end
     if ctx.cancelled then
       if not cancellable then return state, nil end -- a question (ping, composers): stop waiting
       -- A cancel that reaches the bridge before the job does is answered not_found and the job
@@ -515,6 +520,8 @@ function ardour.convert_region(ctx, info, index, total)
   if failure then return { info = info, error = failure, stop = true, message = failure } end
   if ctx.cancelled then
     -- a job that ended anyway is not inserted: the producer asked to stop
+    log(info.name .. (state.cancelled and ": cancelled (the bridge confirmed it)"
+      or ": cancelled (whatever the bridge does with it is not inserted)"))
     return { info = info, error = "cancelled", cancelled = true }
   end
   if state.error then
