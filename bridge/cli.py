@@ -163,7 +163,7 @@ def _install(args: argparse.Namespace) -> int:
     for backup in report.backups:
         print(f"  kept your changed file as {backup}")
     print(f"  the scripts run: {' '.join(report.config['command'])} (port {report.config['port']})")
-    if any('"' in part for part in report.config["command"]):
+    if host.name == "reaper" and any('"' in part for part in report.config["command"]):
         print('  warning: that command holds a double quote ("), which REAPER cannot pass to a program: '
               "install the bridge in a folder without one")
     print("  " + host.next_steps.format(folder=report.folder))

@@ -78,3 +78,48 @@ def test_install_cli_and_doctor_use_the_daws_default_folder(tmp_path):
     assert "REAPER scripts" in doctor and "installed and current" in doctor
     missing = run("install", "reaper", env={"HOME": str(tmp_path / "nobody")})
     assert missing.returncode == 1 and b"has REAPER run once" in missing.stderr
+
+
+def test_install_ardour_puts_the_actions_in_ardours_scripts_folder_and_the_core_beside_them(tmp_path):
+    # Ardour lists the .lua files of $XDG_CONFIG_HOME/ardour7/scripts (not its subfolders) in the
+    # Script Manager: the two actions go there, their library and the shared core in pop2piano/.
+    config = tmp_path / "xdg"
+    (config / "ardour7").mkdir(parents=True)
+    env = {"HOME": str(tmp_path / "home"), "XDG_CONFIG_HOME": str(config)}
+    result = run("install", "ardour", env=env)
+    assert result.returncode == 0, result.stderr
+    scripts = config / "ardour7" / "scripts"
+    out = result.stdout.decode()
+    assert f"Ardour: installed into {scripts} " in out and "Script Manager" in out and "Add/Set" in out
+    assert sorted(p.name for p in scripts.glob("*.lua")) == [
+        "Pop2Piano - Convert selected regions to piano (choose composer).lua",
+        "Pop2Piano - Convert selected regions to piano.lua"]
+    assert sorted(p.name for p in (scripts / "pop2piano").iterdir()) == ["ardour.lua", "core.lua", "json.lua"]
+    assert (scripts / "pop2piano" / "core.lua").read_bytes() == (
+        Path(ROOT) / "bridge" / "daw_scripts" / "lua" / "core.lua").read_bytes()
+    assert json.loads((scripts / CONFIG_NAME).read_text(encoding="utf-8"))["port"] == 9310
+    doctor = run("doctor", "--model", str(tmp_path / "none"), env=env).stdout.decode()
+    assert "Ardour scripts" in doctor and "installed and current" in doctor
+    # a producer's own scripts and remembered choices in that folder are never touched
+    (scripts / "my script.lua").write_text("-- mine\n", encoding="utf-8")
+    (scripts / "pop2piano-choices.json").write_text('{"composer": "composer3"}', encoding="utf-8")
+    assert run("install", "ardour", env=env).returncode == 0
+    assert (scripts / "my script.lua").read_text(encoding="utf-8") == "-- mine\n"
+    assert json.loads((scripts / "pop2piano-choices.json").read_text(encoding="utf-8")) == {"composer": "composer3"}
+    # another Ardour (a version folder of its own): --path
+    other = tmp_path / "ardour8 scripts"
+    assert run("install", "ardour", "--path", str(other), env=env).returncode == 0
+    assert (other / "pop2piano" / "ardour.lua").is_file() and (other / CONFIG_NAME).is_file()
+    missing = run("install", "ardour", env={"HOME": str(tmp_path / "nobody"), "XDG_CONFIG_HOME": ""})
+    assert missing.returncode == 1 and b"has Ardour run once" in missing.stderr
+
+
+@pytest.mark.parametrize(("platform", "env", "expected"), [
+    ("linux", {}, "/home/p/.config/ardour7/scripts"),
+    ("linux", {"XDG_CONFIG_HOME": "/x/cfg"}, "/x/cfg/ardour7/scripts"),
+    ("darwin", {}, "/home/p/Library/Preferences/Ardour7/scripts"),
+    ("win32", {"LOCALAPPDATA": "C:/Users/p/AppData/Local"}, "C:/Users/p/AppData/Local/Ardour7/scripts"),
+])
+def test_ardours_scripts_folder_follows_its_user_config_directory(platform, env, expected):
+    # libs/ardour/filesystem_paths.cc (7.3), user_config_directory()
+    assert HOSTS["ardour"].default_parent(platform, env, Path("/home/p")) == Path(expected)

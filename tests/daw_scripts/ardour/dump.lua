@@ -16,6 +16,8 @@ return function()
   for route in Session:get_tracks():iter() do
     local track = route:to_track()
     local t = { name = track:name(), order = track:presentation_info_ptr():order(), regions = {} }
+    local instrument = track:the_instrument()
+    if not instrument:isnil() then t.instrument = instrument:name() end
     for region in track:playlist():region_list():iter() do
       local r = { name = region:name(), position = region:position():samples(), start = region:start():samples(),
         length = region:length():samples(), position_ticks = q_ticks(region:position():samples()) }

@@ -165,7 +165,18 @@ def run(tmp_path_factory, shared_daemon) -> Run:
         harness("setup", SETUP_LONG)
         gui.action(CONVERT)
         progress = wait_until("the progress window", lambda: gui.windows("^Pop2Piano$"), 30)
-        gui.click_bottom_right_button(progress[0])  # its only button: Cancel
+
+        def cancel_pressed():
+            # The window grows once its text is set, moving the button: give it a moment, and click
+            # again (at the button's new place) while the script has not seen the press.
+            if "Cancel pressed" in scripts_log.read_text():
+                return True
+            time.sleep(0.3)
+            if gui.windows("^Pop2Piano$") == progress:
+                gui.click_bottom_right_button(progress[0])  # its only button: Cancel
+            return False
+
+        wait_until("Cancel to be pressed", cancel_pressed, 10, interval=0.3, on_fail=lambda: "\n" + scripts_log.read_text())
         wait_until("the cancelled run to finish", lambda: scripts_log.read_text().count("finished:") >= 3, 30,
                    on_fail=lambda: "\n" + scripts_log.read_text())
         inspect("cancelled")
@@ -255,6 +266,9 @@ def test_the_producers_session_keeps_everything_else(run):
     assert names == [audio_track["name"], f"{audio_track['name']} - composer2 (piano)",
                      f"{audio_track['name']} - composer1 (piano)", "long"]
     assert [len(t["regions"]) for t in dump["tracks"]] == [1, 1, 1, 1]
+    # the piano tracks sound at once: Ardour's own fallback synth for MIDI audition (ardour-lv2-plugins)
+    assert [t.get("instrument") for t in sorted(dump["tracks"], key=lambda t: t["order"])] == [
+        None, "ACE Reasonable Synth", "ACE Reasonable Synth", None]
     # the failed and the cancelled runs added nothing
     assert run.inspections["after the error"]["tracks"] == run.inspections["cancelled"]["tracks"]
     assert len(run.inspections["after the error"]["tracks"]) == 4

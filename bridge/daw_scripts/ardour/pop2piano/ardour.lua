@@ -48,7 +48,8 @@ ardour.INSTRUMENTS = { "http://gareus.org/oss/lv2/gmsynth", "https://community.a
 
 local scripts_dir = lib_dir:match("^(.*[/\\])[^/\\]+[/\\]$") or lib_dir
 -- Ardour on Windows has no /bin/sh (and no os.execute binding): there the command is started as is.
-local windows = lib_dir:find("\\", 1, true) ~= nil and not lib_dir:find("/", 1, true)
+-- Its paths start with a drive letter or \\server.
+local windows = lib_dir:match("^%a:[/\\]") ~= nil or lib_dir:sub(1, 2) == "\\\\"
 -- A folder Ardour itself creates at start-up ($XDG_CACHE_HOME/ardour7 on Linux): request, output
 -- and beats files, the scripts' log and the log of a bridge Ardour started. (user_cache_directory
 -- with a name of its own would create that folder, and exit Ardour if it cannot: filesystem_paths.cc.)
@@ -256,9 +257,7 @@ end
 
 -- Every file of a job goes, whatever happened (the request may hold the secret).
 function ardour.end_job(job)
-  for _, path in ipairs({ job.request_path, job.out_path, job.stdio_path, job.status_path, job.beats_path }) do
-    if path then os.remove(path) end
-  end
+  for _, path in ipairs({ job.request_path, job.out_path, job.stdio_path, job.status_path }) do os.remove(path) end
 end
 
 -- What the command printed, for a message (its first lines).
@@ -385,7 +384,6 @@ function ardour.request(ctx, address, args, options)
     local job, failure = ardour.start_job(ctx, address, args, options.id)
     if not job then return nil, failure end
     job.what = options.what
-    job.beats_path = options.beats_path
     local state
     state, failure = follow(ctx, job, options.label, options.cancellable)
     ardour.end_job(job)
@@ -484,7 +482,7 @@ function ardour.out_dir()
   if ARDOUR.LuaAPI.file_test(dir, ARDOUR.LuaAPI.FileTest.IsDir) then return dir end
   if os.execute and not windows then
     -- Ardour's os.execute runs `/bin/sh -c` and waits (luainstance.cc, lua_exec): one quoted word.
-    os.execute("mkdir -p -- '" .. dir:gsub("'", "'\\''") .. "'")
+    os.execute("mkdir -p -- '" .. (dir:gsub("'", "'\\''")) .. "'")
   end
   if ARDOUR.LuaAPI.file_test(dir, ARDOUR.LuaAPI.FileTest.IsDir) then return dir end
   log("could not create " .. dir .. "; the bridge writes beside the audio instead")
@@ -516,7 +514,8 @@ function ardour.convert_region(ctx, info, index, total)
     beats_path and "on the session's tempo map" or "beats tracked by the bridge",
     info.first_channel_only and " (the first channel of this imported multichannel region)" or ""))
   local state, failure = ardour.request(ctx, "/pop2piano/convert", args, { id = id, what = "converting " .. info.name,
-    beats_path = beats_path, cancellable = true, label = function(s) return stage_text(info, index, total, s) end })
+    cancellable = true, label = function(s) return stage_text(info, index, total, s) end })
+  if beats_path then os.remove(beats_path) end -- the bridge reads it when the job starts
   if failure then return { info = info, error = failure, stop = true, message = failure } end
   if ctx.cancelled then
     -- a job that ended anyway is not inserted: the producer asked to stop
