@@ -65,7 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     install = sub.add_parser("install", help="copy the DAW scripts into a DAW's user folder and point them here")
     install.add_argument("daw", choices=sorted(HOSTS), help="which DAW")
     install.add_argument("--path", help="the folder to install into instead of the DAW's default "
-                         "(REAPER: its resource path's Scripts folder; Live: the User Library's Remote Scripts folder)")
+                         "(REAPER: its resource path's Scripts folder; Ardour: its user scripts folder, "
+                         "~/.config/ardour7/scripts on Linux; Live: the User Library's Remote Scripts folder)")
     install.add_argument("--port", type=int, default=DEFAULT_PORT, help="the bridge's UDP port the scripts use")
     install.add_argument("--listen-port", type=int, default=DEFAULT_LISTEN_PORT,
                          help="Live only: where the Remote Script listens for replies and triggers")
