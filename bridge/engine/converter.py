@@ -50,7 +50,7 @@ from bridge.engine.types import (
     Note,
     Progress,
 )
-from bridge.errors import Cancelled
+from bridge.errors import BadRequest, Cancelled
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +186,58 @@ class Converter:
         arrangement = self._assemble(rows, prepared.analysis, request)
         report(Progress(1.0, "done", count, count))
         return arrangement
+
+    def convert_styles(
+        self,
+        request: ClipRequest,
+        composers: Sequence[str],
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+        on_style: Callable[[Arrangement], None] | None = None,
+        analysis: Analysis | None = None,
+        generation: dict[str, Any] | None = None,
+        on_analysis: Callable[[Analysis], None] | None = None,
+    ) -> list[Arrangement]:
+        """Convert one clip in several composers' styles at once (an audition). Each result equals :meth:`convert`'s.
+
+        The clip is read, its beats tracked and its features computed once; the rows of every
+        (composer, chunk) pair then share decoder steps, in batches of up to ``batch_size`` rows,
+        composer by composer, so a style is complete (and handed to ``on_style``) as soon as its
+        last batch ends. The encoder input differs per composer (its style token), nothing else.
+        """
+        report = progress or (lambda _p: None)
+        if not composers:
+            raise BadRequest("no composer to convert with")
+        for composer in composers:
+            validate_request(dataclasses.replace(request, composer=composer), self.composers)
+        prepared = self._prepare(request, report, cancel, None, analysis, generation, on_analysis)
+        mel, count = prepared.analysis.mel, prepared.analysis.mel.shape[0]
+        tasks = [(composer, index) for composer in composers for index in range(count)]
+        rows: dict[str, dict[int, list[int]]] = {composer: {} for composer in composers}
+        results: list[Arrangement] = []
+        _check_cancel(cancel)
+        report(Progress(_FEATURES, "generating", 0, len(tasks)))
+        for batch in plan(len(tasks), 0, 0, False, self.first_batch, self.batch_size):
+            _check_cancel(cancel)
+            part = tasks[batch.first:batch.last]
+            done = batch.first
+            on_step = self._stepper(None, report, lambda steps: self._generating(done, batch.size, steps, len(tasks)))
+            generated = self._generate(mel[[index for _c, index in part]], [c for c, _i in part], generation,
+                                       cancel, on_step)
+            _check_cancel(cancel)  # generation stops at the next token once cancel is set
+            for (composer, index), row in zip(part, generated):
+                rows[composer][index] = row
+            for composer in dict.fromkeys(c for c, _i in part):  # those this batch completed, in order
+                if len(rows[composer]) == count:
+                    arrangement = self._assemble(rows[composer], prepared.analysis,
+                                                 dataclasses.replace(request, composer=composer))
+                    results.append(arrangement)
+                    if on_style is not None:
+                        on_style(arrangement)
+            report(Progress(_FEATURES + (1 - _FEATURES) * batch.last / len(tasks) * 0.999, "generating",
+                            batch.last, len(tasks)))
+        report(Progress(1.0, "done", len(tasks), len(tasks)))
+        return results
 
     def _prepare(
         self,
