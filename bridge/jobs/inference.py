@@ -50,14 +50,15 @@ class EngineSettings:
     recipe: str = "faithful"
     beat_tracker: str = "auto"
     precision: str = "fp32"
+    batch_size: int | None = None  # rows per generation batch (None: the converter's default)
 
     def build(self) -> Converter:
-        from bridge.engine.converter import (
-            Converter,  # heavy: imported where the model is loaded
-        )
+        # heavy (torch, transformers): imported in the process that loads the model
+        from bridge.engine.converter import DEFAULT_BATCH_SIZE, Converter
 
         return Converter(self.model, device=self.device, activation=self.activation, recipe=self.recipe,
-                         beat_tracker=self.beat_tracker, precision=self.precision)
+                         beat_tracker=self.beat_tracker, precision=self.precision,
+                         batch_size=self.batch_size or DEFAULT_BATCH_SIZE)
 
 
 @dataclasses.dataclass(frozen=True)
