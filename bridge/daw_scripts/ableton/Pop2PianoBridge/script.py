@@ -52,8 +52,8 @@ TRACK_LIMIT = ("Live's track limit is reached (Live Lite/Intro): delete a track,
                "then convert again")
 ON_WARP_GRID = "on the clip's warp grid"
 TRACKED_BEATS = "with beats tracked from the audio"
-OLD_BRIDGE = ("the running bridge is older than this script and cannot take the clip's warp grid: "
-              "restart it (quit `pop2piano-bridge serve`), or convert with [p2p tracked]")
+OLD_BRIDGE = ("the running bridge is older than this script and cannot take the clip's warp grid: quit "
+              "that `pop2piano-bridge serve` (Live then starts the installed one), or convert with [p2p tracked]")
 BEATS_PREFIX = "pop2piano-live-"
 BEATS_SUFFIX = ".beats.json"
 
