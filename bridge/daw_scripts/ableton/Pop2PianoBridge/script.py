@@ -361,7 +361,7 @@ class Pop2PianoBridge:
         if code == "model_unavailable":
             self.model_problem = text
             self._message("%s: %s" % (pending.name, MODEL_UNAVAILABLE % text))
-        elif code == "bad_request" and "beats_file" in text:
+        elif code == "bad_request" and "unknown option 'beats_file'" in text:
             self._message("%s: %s" % (pending.name, OLD_BRIDGE))
         elif code == "unknown_composer":
             styles = describe_composers(self.composers) if self.composers else "see `pop2piano-bridge doctor`"
