@@ -22,11 +22,11 @@ from typing import Any
 import librosa
 import numpy as np
 import torch
-from transformers import StoppingCriteria, StoppingCriteriaList
+from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
 from bridge.engine.audio import Clip, read_clip
 from bridge.engine.beats import TRACKER_SAMPLE_RATE, grid_tempo, track_beats
-from bridge.engine.decoding import composer_runs, greedy, supported
+from bridge.engine.decoding import StepRule, composer_runs, greedy, supported
 from bridge.engine.features import FeatureExtractor, FeatureSettings
 from bridge.engine.grid import clip_beats, median_bpm
 from bridge.engine.model import DEFAULT_MODEL, LoadedModel, load, resolve
@@ -129,6 +129,7 @@ class Converter:
         precision: str = "fp32",
         decoder: str = "fast",
         first_batch: int = FIRST_BATCH,
+        rule: StepRule | None = None,
     ) -> None:
         if recipe not in RECIPES:
             raise ValueError(f"recipe must be one of {RECIPES}, got {recipe!r}")
@@ -137,6 +138,7 @@ class Converter:
         self.recipe = recipe
         self.beat_tracker = beat_tracker
         self.decoder = decoder
+        self.rule = rule  # a logits processor over each step (benchmarks: rows of controlled lengths)
         self.first_batch = max(1, int(first_batch))
         self.loaded: LoadedModel = load(resolve(model, revision), device, activation, precision)
         folder = self.loaded.source.folder
@@ -501,11 +503,19 @@ class Converter:
             config.update(**generation)
         features = torch.from_numpy(mel).to(self.loaded.device, self.loaded.dtype)
         if self.decoder == "fast" and supported(config):
-            return greedy(self.loaded.model, features, composers, config, cancel, on_step)
+            return greedy(self.loaded.model, features, composers, config, cancel, on_step, self.rule)
 
         class _Cancelled(StoppingCriteria):
             def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
                 return torch.full((input_ids.shape[0],), bool(cancel and cancel.is_set()), dtype=torch.bool)
+
+        rule = self.rule
+
+        class _Rule(LogitsProcessor):
+            def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+                if rule is not None:
+                    rule(input_ids.tolist(), scores)
+                return scores
 
         rows: list[list[int]] = []
         with torch.inference_mode():
@@ -515,6 +525,7 @@ class Converter:
                     composer=composer,
                     generation_config=config,
                     stopping_criteria=StoppingCriteriaList([_Cancelled()]) if cancel is not None else None,
+                    logits_processor=LogitsProcessorList([_Rule()]) if rule is not None else None,
                 )
                 rows.extend(ids.cpu().tolist())
         if on_step is not None:  # generate() returns whole rows: replay them step by step
