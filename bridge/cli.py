@@ -17,7 +17,8 @@ from tqdm import tqdm
 
 from bridge import __version__
 from bridge.daemon.cli import SECRET_ENV, add_commands
-from bridge.engine.model import ACTIVATIONS, DEFAULT_MODEL, PRECISIONS
+from bridge.engine.device import PRECISIONS
+from bridge.engine.model import ACTIVATIONS, DEFAULT_MODEL
 from bridge.engine.request import RECIPES, TRACKERS
 from bridge.engine.types import DEFAULT_COMPOSER, ClipRequest, Progress
 from bridge.errors import BadRequest, BridgeError
@@ -92,7 +93,8 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beat-tracker", choices=TRACKERS, default="auto",
                         help="auto: essentia where installed, else librosa")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                        help="fp32: the reference's notes; bf16/int8: faster, some notes change (docs/performance.md)")
+                        help="fp32: the reference's notes; bf16/fp16/int8: faster, some notes change; auto: the "
+                        "fastest this machine runs within the documented tolerance (docs/performance.md)")
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:

@@ -122,7 +122,7 @@ class Converter:
         model: str = DEFAULT_MODEL,
         device: str | None = None,
         revision: str | None = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_size: int | None = None,
         activation: str = "config",
         recipe: str = "faithful",
         beat_tracker: str = "auto",
@@ -145,7 +145,8 @@ class Converter:
         self.features = FeatureExtractor(FeatureSettings.from_model_dir(folder))
         self.vocab = TokenVocab(self.loaded.encoder)
         self.velocity = _default_velocity(folder)
-        self.batch_size = max(1, int(batch_size))
+        # rows generated together: the caller's, else what the device holds (a GPU: the whole song)
+        self.batch_size = max(1, int(batch_size or self.loaded.batch_size or DEFAULT_BATCH_SIZE))
 
     @property
     def composers(self) -> list[str]:

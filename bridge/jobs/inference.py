@@ -54,11 +54,10 @@ class EngineSettings:
 
     def build(self) -> Converter:
         # heavy (torch, transformers): imported in the process that loads the model
-        from bridge.engine.converter import DEFAULT_BATCH_SIZE, Converter
+        from bridge.engine.converter import Converter
 
         return Converter(self.model, device=self.device, activation=self.activation, recipe=self.recipe,
-                         beat_tracker=self.beat_tracker, precision=self.precision,
-                         batch_size=self.batch_size or DEFAULT_BATCH_SIZE)
+                         beat_tracker=self.beat_tracker, precision=self.precision, batch_size=self.batch_size)
 
 
 @dataclasses.dataclass(frozen=True)
