@@ -14,7 +14,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +30,7 @@ from bridge.engine.decoding import StepRule, composer_runs, greedy, supported
 from bridge.engine.features import FeatureExtractor, FeatureSettings
 from bridge.engine.grid import clip_beats, median_bpm
 from bridge.engine.model import DEFAULT_MODEL, LoadedModel, load, resolve
-from bridge.engine.planning import Batch, plan
+from bridge.engine.planning import Batch, Pacer, even
 from bridge.engine.request import RECIPES, validate_request
 from bridge.engine.streaming import ChunkStreamer
 from bridge.engine.timing import ChunkGrid, chunk_grid, extend_beats, to_session
@@ -181,11 +181,23 @@ class Converter:
         """
         report = progress or (lambda _p: None)
         validate_request(request, self.composers)
-        prepared = self._prepare(request, report, cancel, on_chunk, analysis, generation, on_analysis)
+        playback = _Playback(on_chunk) if on_chunk is not None else None
+        prepared = self._prepare(request, report, cancel, playback, analysis, generation, on_analysis)
         count = prepared.analysis.mel.shape[0]
         rows = {i: r for i, r in prepared.rows.items() if i < count}
-        batches = plan(count, prepared.streamed, len(rows), on_chunk is not None, self.first_batch, self.batch_size)
-        rows.update(self._generate_plan(batches, prepared, request, generation, cancel, on_chunk, report))
+        _check_cancel(cancel)
+        report(Progress(_FEATURES, "generating", len(rows), count))
+        if playback is None:
+            batches: Iterable[Batch] = even(count, self.batch_size)
+            rows.update(self._generate_plan(batches, prepared, request, generation, cancel, None, report, len(rows)))
+        else:  # paced for live playback from the first chunk not streamed yet; then what the quick start missed
+            streamed = min(prepared.streamed, count)
+            pacer = Pacer(self._chunk_ends(prepared.analysis, request), 2 * streamed or self.first_batch,
+                          self.batch_size, int(self.loaded.generation_config.max_length) - 1)
+            rows.update(self._generate_plan(self._paced(pacer, streamed, count, playback), prepared, request,
+                                            generation, cancel, playback, report, len(rows), pacer.observe))
+            redo = even(streamed, self.batch_size) if len(rows) < count else []
+            rows.update(self._generate_plan(redo, prepared, request, generation, cancel, None, report, len(rows)))
         arrangement = self._assemble(rows, prepared.analysis, request)
         report(Progress(1.0, "done", count, count))
         return arrangement
@@ -220,7 +232,7 @@ class Converter:
         results: list[Arrangement] = []
         _check_cancel(cancel)
         report(Progress(_FEATURES, "generating", 0, len(tasks)))
-        for batch in plan(len(tasks), 0, 0, False, self.first_batch, self.batch_size):
+        for batch in even(len(tasks), self.batch_size):
             _check_cancel(cancel)
             part = tasks[batch.first:batch.last]
             done = batch.first
@@ -270,24 +282,42 @@ class Converter:
                     "generated again for the file; live playback used the quick ones", len(quick_rows) - 1)
         return _Prepared(analysis, {}, len(quick_rows))
 
+    def _paced(self, pacer: Pacer, first: int, count: int, playback: _Playback) -> Iterator[Batch]:
+        """Streamed batches from chunk ``first`` on, each sized when the one before has run (see :class:`Pacer`)."""
+        while first < count:
+            size = pacer.next_size(first, time.monotonic(), playback.started)
+            yield Batch(first, min(count, first + size), True)
+            first = min(count, first + size)
+
+    def _chunk_ends(self, analysis: Analysis, request: ClipRequest) -> list[float]:
+        """Session seconds from the clip start where each chunk's music ends."""
+        grid = analysis.grid
+        last = len(grid.ext_steps) - 1
+        return [to_session(grid.step_time(min(grid.chunk_start_step(i + 1), last)), request.playrate)
+                for i in range(analysis.mel.shape[0])]
+
     def _generate_plan(
         self,
-        batches: Sequence[Batch],
+        batches: Iterable[Batch],
         prepared: _Prepared,
         request: ClipRequest,
         generation: dict[str, Any] | None,
         cancel: threading.Event | None,
         on_chunk: ChunkCallback | None,
         report: ProgressCallback,
+        done: int,
+        observe: Callable[[int, float, int], None] | None = None,
     ) -> dict[int, list[int]]:
-        """Token rows for every chunk of the plan, batch by batch, streaming the batches that stream."""
+        """Token rows for every chunk of the plan, batch by batch, streaming the batches that stream.
+
+        ``done``: chunks already generated (for progress). ``observe(rows, seconds, steps)`` hears how
+        long each batch took (a paced plan sizes the next from it).
+        """
         analysis = prepared.analysis
         count = analysis.mel.shape[0]
         rows: dict[int, list[int]] = {}
-        done = min(len(prepared.rows), count)
-        _check_cancel(cancel)
-        report(Progress(_FEATURES, "generating", done, count))
         for batch in batches:
+            started = time.monotonic()
             _check_cancel(cancel)
             streamer = None
             if on_chunk is not None and batch.stream:
@@ -303,6 +333,8 @@ class Converter:
             if streamer is not None:
                 streamer.finish()
             rows.update(zip(range(batch.first, batch.last), generated))
+            if observe is not None:
+                observe(batch.size, time.monotonic() - started, max(len(row) for row in generated) - 1)
             done += batch.size
             report(Progress(_FEATURES + (1 - _FEATURES) * done / count * 0.999, "generating", done, count))
         return rows
@@ -543,6 +575,19 @@ class _Prepared:
     analysis: Analysis
     rows: dict[int, list[int]] = field(default_factory=dict)
     streamed: int = 0  # chunks [0, streamed) were streamed to live playback already
+
+
+class _Playback:
+    """The streaming callback, noting when the first notes went out: live playback starts there."""
+
+    def __init__(self, on_chunk: ChunkCallback) -> None:
+        self.on_chunk = on_chunk
+        self.started: float | None = None
+
+    def __call__(self, chunk: ChunkNotes) -> None:
+        if self.started is None and chunk.notes:
+            self.started = time.monotonic()
+        self.on_chunk(chunk)
 
 
 class _Every:
