@@ -7,7 +7,9 @@
 2. Live MIDI send-time error (sent − intended) of the scheduler while the same model
    generates, streamed chunk by chunk to a JACK virtual port (a null port without JACK),
    against the same player with the CPU idle.
-3. (needs JACK) Time from a live convert request for a --first-song-seconds song (default 180) to the
+3. Live playback at realistic row lengths (bench/lengths.py; --mean-lengths): how long a player
+   that starts at the first notes waits at a horizon for notes not generated yet.
+4. (needs JACK) Time from a live convert request for a --first-song-seconds song (default 180) to the
    first note-on read back from the daemon's JACK port by a real input, the daemon warmed
    up by one conversion first; against the same daemon's time to ``done`` for a file-only
    conversion of the same song (what a user waits for without live output).
@@ -32,6 +34,7 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 
 import audio_fixtures  # noqa: E402
 import tiny_model  # noqa: E402
+from bench_machine import describe  # noqa: E402
 from processes import Daemon, Jack, JackListener, Peer  # noqa: E402
 
 
@@ -144,6 +147,47 @@ def bench_live(model: str, song: str) -> None:
         jack.stop()
 
 
+def bench_stalls(model_dir: str, song: str, mean_lengths: list[float]) -> None:
+    """Live playback that never waits: for rows of each realistic length (bench/lengths.py), a streamed
+    conversion feeds a real player from the first notes on; how long the playhead stood at a horizon
+    waiting for notes not generated yet, after the first note (and when that first note came)."""
+    from lengths import RowLengths
+
+    from bridge.engine.converter import Converter
+    from bridge.engine.types import ClipRequest
+    from bridge.output.live import Player
+    from bridge.output.ports import MidiPort
+
+    class Silent(MidiPort):
+        def send(self, message: object) -> None:
+            pass
+
+    print(f"live playback of a {args_seconds(song):.0f} s song, streamed while it generates (engine in this process):")
+    generation = {"min_length": 0, "max_length": 256, "forced_eos_token_id": 1}
+    for mean in mean_lengths:
+        converter = Converter(model_dir, device="cpu", rule=RowLengths(mean))
+        converter.convert(ClipRequest(song, duration=6.0), generation=generation)  # warm
+        player = Player(Silent())
+        try:
+            session = player.stream()
+            started = time.perf_counter()
+            first: list[float] = []
+
+            def on_chunk(chunk) -> None:  # noqa: ANN001
+                if chunk.notes and not first:
+                    first.append(time.perf_counter() - started)
+                session.add(chunk.notes, chunk.horizon)
+
+            converter.convert(ClipRequest(song, composer="composer2"), generation=generation, on_chunk=on_chunk)
+            generated = time.perf_counter() - started
+            session.finish()
+            player.wait_idle(3600)
+            print(f"  rows ~{mean:g} tokens: first notes after {first[0] if first else float('nan'):.2f} s, "
+                  f"all generated after {generated:.1f} s; playback waited {session.waited:.2f} s after the first note")
+        finally:
+            player.close()
+
+
 def args_seconds(path: str) -> float:
     info = sf.info(path)
     return info.frames / info.samplerate
@@ -193,6 +237,8 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="use the tests' tiny model (quick check only)")
     parser.add_argument("--first-song-seconds", type=float, default=180.0, help="song length for the first-note check")
     parser.add_argument("--only-first-note", action="store_true", help="run only the first-note check")
+    parser.add_argument("--only-stalls", action="store_true", help="run only the playback-stall check")
+    parser.add_argument("--mean-lengths", default="96,160,256", help="row lengths for the playback-stall check")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         # Every row decodes to the model's maximum of 256 tokens, as in bench/speed.py (the
@@ -201,8 +247,17 @@ def main() -> None:
                                                min_length=255, forced_eos=True)
         song = os.path.join(tmp, "song.wav")
         sf.write(song, audio_fixtures.chord_song(args.seconds, 44100), 44100)
+        print(describe())
         print(f"model: {'given ' + args.model if args.model else ('tiny' if args.tiny else 'full-size random')}, "
-              f"song: {args.seconds:g} s, cpu threads: {os.cpu_count()}")
+              f"song: {args.seconds:g} s")
+        if args.only_stalls or not args.only_first_note:
+            realistic = args.model or tiny_model.build(os.path.join(tmp, "model-realistic"), full_size=not args.tiny,
+                                                       eos_scale=0.0)
+            long_song = os.path.join(tmp, "stalls.wav")
+            sf.write(long_song, audio_fixtures.chord_song(args.first_song_seconds, 44100, bpm=104.0), 44100)
+            bench_stalls(realistic, long_song, [float(m) for m in args.mean_lengths.split(",")])
+            if args.only_stalls:
+                return
         if not args.only_first_note:
             bench_ping(model, song)
             bench_live(model, song)

@@ -1,10 +1,14 @@
 """End-to-end speed: the documented reference recipe against this engine, same audio, same weights.
 
     python bench/speed.py [--audio FILE | --seconds 180] [--model DIR] [--precision fp32|bf16|int8]
+                          [--mean-length 96|160|256]
 
 Without --model it builds a full-size random-weight Pop2Piano (default Pop2PianoConfig, ~59M
-parameters). Both sides decode exactly 256 tokens per chunk (EOS suppressed until, then forced at, the
-model's maximum), so the work is equal. Each side runs in its own process with the model loaded and warmed up first
+parameters). By default both sides decode exactly 256 tokens per chunk (EOS suppressed until, then
+forced at, the model's maximum), so the work is equal. With --mean-length N, rows end at realistic,
+controlled lengths instead (bench/lengths.py: EOS at a per-row length drawn from a fixed seed, spread
+around N), on both sides: the reference keeps computing ended rows until its batch's longest ends,
+as the stock recipe does; the engine drops them. Each side runs in its own process with the model loaded and warmed up first
 (the timed part is: audio file in → MIDI file written). Printed: seconds, compute seconds per
 minute of audio, the ratio, time to the first chunk of notes, peak RSS, and whether both sides
 give the same notes (the engine in the reference recipe, fp32, is the exact mode).
@@ -26,6 +30,8 @@ ROOT = os.path.join(HERE, "..")
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, ROOT)
 
+from bench_machine import describe  # noqa: E402
+
 # Every row decodes to the model's maximum of 256 tokens and ends with EOS there (the stock
 # batch_decode crashes on rows without EOS): EOS is suppressed before, and forced at, the end.
 FORCED = {"min_length": 255, "max_length": 256, "forced_eos_token_id": 1}
@@ -35,7 +41,20 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_reference(model_dir: str, audio: str, out_dir: str) -> dict:
+def generation_for(mean_length: float | None) -> dict:
+    """The generation settings of both sides: forced to 256 tokens, or ending at realistic lengths."""
+    if mean_length is None:
+        return dict(FORCED)
+    return {"min_length": 0, "max_length": 256, "forced_eos_token_id": 1}
+
+
+def rule_for(mean_length: float | None):
+    from lengths import RowLengths
+
+    return None if mean_length is None else RowLengths(mean_length)
+
+
+def run_reference(model_dir: str, audio: str, out_dir: str, mean_length: float | None = None) -> dict:
     import copy
 
     import librosa
@@ -50,8 +69,20 @@ def run_reference(model_dir: str, audio: str, out_dir: str) -> dict:
         y, sr = librosa.load(path, sr=44100)
         inputs = processor(audio=y, sampling_rate=sr, return_tensors="pt")
         model.generation_config = copy.deepcopy(config)
+        rule = rule_for(mean_length)
+        extra = {}
+        if rule is not None:
+            from transformers import LogitsProcessor, LogitsProcessorList
+
+            class Lengths(LogitsProcessor):  # a logits processor passed to generate(): fair to the recipe
+                def __call__(self, input_ids, scores):  # noqa: ANN001 - transformers' signature
+                    rule(input_ids.tolist(), scores)
+                    return scores
+
+            extra["logits_processor"] = LogitsProcessorList([Lengths()])
         with torch.no_grad():
-            ids = model.generate(input_features=inputs["input_features"], composer="composer1", **FORCED)
+            ids = model.generate(input_features=inputs["input_features"], composer="composer1",
+                                 **generation_for(mean_length), **extra)
         midi = processor.batch_decode(token_ids=ids, feature_extractor_output=inputs)["pretty_midi_objects"][0]
         midi.write(midi_path)
         return [(int(n.pitch), float(n.start), float(n.end), int(n.velocity)) for n in midi.instruments[0].notes]
@@ -63,25 +94,37 @@ def run_reference(model_dir: str, audio: str, out_dir: str) -> dict:
     return {"seconds": seconds, "first_notes": seconds, "notes": notes, "rss_mb": peak_rss_mb()}
 
 
-def run_engine(model_dir: str, audio: str, out_dir: str, precision: str, recipe: str) -> dict:
+def run_engine(model_dir: str, audio: str, out_dir: str, precision: str, recipe: str,
+               mean_length: float | None = None) -> dict:
     from bridge.engine.converter import Converter
     from bridge.engine.types import ClipRequest
     from bridge.output.files import write_outputs
 
-    converter = Converter(model_dir, device="cpu", recipe=recipe, precision=precision)
-    converter.convert(ClipRequest(_warmup_audio(out_dir)), generation=FORCED)
+    generation = generation_for(mean_length)
+    rule = rule_for(mean_length)
+    steps: list[int] = []  # rows still generating at each decoder step of the timed run
+
+    def counting(rows, scores) -> None:  # noqa: ANN001 - a step rule (bridge.engine.decoding.StepRule)
+        steps.append(len(rows))
+        if rule is not None:
+            rule(rows, scores)
+
+    converter = Converter(model_dir, device="cpu", recipe=recipe, precision=precision, rule=rule)
+    converter.convert(ClipRequest(_warmup_audio(out_dir)), generation=generation)
+    converter.rule = counting
     start = time.perf_counter()
-    arrangement = converter.convert(ClipRequest(audio), generation=FORCED)
+    arrangement = converter.convert(ClipRequest(audio), generation=generation)
     write_outputs(arrangement, os.path.join(out_dir, "engine.mid"))
     seconds = time.perf_counter() - start
+    converter.rule = rule
     # Streaming (live output): notes handed on token by token, the opening analysed first.
     events: list[tuple[float, object]] = []
     start = time.perf_counter()
-    converter.convert(ClipRequest(audio), generation=FORCED,
+    converter.convert(ClipRequest(audio), generation=generation,
                       on_chunk=lambda c: events.append((time.perf_counter() - start, c)))
     first = next((t for t, c in events if c.notes), seconds)
     notes = [(n.pitch, n.start, n.end, n.velocity) for n in arrangement.notes]
-    floor = matmul_floor(converter, arrangement.chunks)
+    floor = matmul_floor(converter, arrangement.chunks, steps)
     return {"seconds": seconds, "first_notes": first, "waits": playback_waits(events, first), "notes": notes,
             "rss_mb": peak_rss_mb(), "floor": floor}
 
@@ -100,13 +143,13 @@ def playback_waits(events: list, first: float) -> float:
     return waited
 
 
-def matmul_floor(converter, chunks: int) -> dict:
+def matmul_floor(converter, chunks: int, steps: list[int]) -> dict:
     """Seconds the decoder's and encoder's matrix products alone take for this song, fp32, here.
 
-    Every linear layer runs on a batch as large as the song's chunk count, as often as the
-    forced decoding runs it (255 steps; the encoder once over every frame). Attention,
-    norms and everything else are left out, so no engine doing the reference's arithmetic
-    can be faster than this on this machine: it bounds the exact mode's speed-up.
+    Every decoder linear layer runs once per decoder step on that step's rows (``steps``: the
+    rows still generating at each step, as the engine ran them; the encoder once over every
+    frame). Attention, norms and everything else are left out, so no engine doing the
+    reference's arithmetic can be faster than this on this machine: it bounds the exact mode.
     """
     import torch
 
@@ -119,26 +162,27 @@ def matmul_floor(converter, chunks: int) -> dict:
         n.startswith("encoder.") or "EncDecAttention.k" in n or "EncDecAttention.v" in n)]
     heads = [model.lm_head]
     frames = 51  # encoder positions per chunk (50 mel frames + the composer token)
-    wide = {m.in_features: torch.randn(chunks, m.in_features) for m in decoder + once + heads}
     with torch.inference_mode():
-        def step() -> None:
-            for m in decoder + heads:
-                torch.nn.functional.linear(wide[m.in_features], m.weight)
-        for _ in range(3):
-            step()
-        t = time.perf_counter()
-        reps = 10
-        for _ in range(reps):
-            step()
-        per_step = (time.perf_counter() - t) / reps
+        per_step: dict[int, float] = {}
+        for rows in sorted(set(steps)):  # time each batch size the decoding used
+            wide = {m.in_features: torch.randn(rows, m.in_features) for m in decoder + heads}
+            for _ in range(2):
+                for m in decoder + heads:
+                    torch.nn.functional.linear(wide[m.in_features], m.weight)
+            t = time.perf_counter()
+            reps = 5
+            for _ in range(reps):
+                for m in decoder + heads:
+                    torch.nn.functional.linear(wide[m.in_features], m.weight)
+            per_step[rows] = (time.perf_counter() - t) / reps
         enc_in = {m.in_features: torch.randn(chunks * frames, m.in_features) for m in once}
         t = time.perf_counter()
         for m in once:
             torch.nn.functional.linear(enc_in[m.in_features], m.weight)
         encoder = time.perf_counter() - t
-    flops = 2 * chunks * (255 * sum(m.weight.numel() for m in decoder + heads)
-                          + frames * sum(m.weight.numel() for m in once))
-    seconds = 255 * per_step + encoder
+    flops = 2 * (sum(steps) * sum(m.weight.numel() for m in decoder + heads)
+                 + chunks * frames * sum(m.weight.numel() for m in once))
+    seconds = sum(per_step[rows] for rows in steps) + encoder
     return {"seconds": seconds, "gflops": flops / 1e9, "rate": flops / seconds / 1e9}
 
 
@@ -170,13 +214,15 @@ def main() -> None:
     parser.add_argument("--recipe", default="reference", choices=("reference", "faithful"))
     parser.add_argument("--work", help=argparse.SUPPRESS)
     parser.add_argument("--engine-only", action="store_true", help="skip the reference (e.g. a 10-minute memory check)")
+    parser.add_argument("--mean-length", type=float, default=None, metavar="TOKENS",
+                        help="rows end at realistic lengths spread around this mean (default: all forced to 256)")
     args = parser.parse_args()
 
     if args.side:  # a child: one side, result as JSON on stdout
         if args.side == "reference":
-            result = run_reference(args.model, args.audio, args.work)
+            result = run_reference(args.model, args.audio, args.work, args.mean_length)
         else:
-            result = run_engine(args.model, args.audio, args.work, args.precision, args.recipe)
+            result = run_engine(args.model, args.audio, args.work, args.precision, args.recipe, args.mean_length)
         print(json.dumps(result))
         return
 
@@ -195,12 +241,16 @@ def main() -> None:
         results = {}
         for side in (("engine",) if args.engine_only else ("reference", "engine")):
             cmd = [sys.executable, __file__, "--side", side, "--model", model, "--audio", audio, "--work", work,
-                   "--precision", args.precision, "--recipe", args.recipe]
+                   "--precision", args.precision, "--recipe", args.recipe,
+                   *(["--mean-length", str(args.mean_length)] if args.mean_length else [])]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
             results[side] = json.loads(out)
         eng = results["engine"]
+        print(describe())
+        lengths = f"rows end at ~{args.mean_length:g} tokens (spread ±50%)" if args.mean_length else \
+            "every row forced to 256 tokens"
         print(f"audio: {minutes * 60:.1f} s; model: {'full-size random' if not args.model else args.model}; "
-              f"engine: recipe={args.recipe}, precision={args.precision}; torch threads: {os.cpu_count()}")
+              f"engine: recipe={args.recipe}, precision={args.precision}; {lengths}")
         sides = [("this engine", eng)] if args.engine_only else [("reference recipe", results["reference"]),
                                                                   ("this engine", eng)]
         for name, r in sides:
@@ -210,7 +260,7 @@ def main() -> None:
               f"{eng['waits']:.2f} s in all for notes not generated yet")
         floor = eng.get("floor")
         if floor:
-            print(f"  matrix products alone (fp32, batch = all {floor['gflops']:.0f} GFLOP of this song): "
+            print(f"  matrix products alone (fp32, the engine's batches, {floor['gflops']:.0f} GFLOP for this song): "
                   f"{floor['seconds']:.2f} s at {floor['rate']:.0f} GFLOP/s")
         if args.engine_only:
             return

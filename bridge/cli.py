@@ -17,12 +17,14 @@ from tqdm import tqdm
 
 from bridge import __version__
 from bridge.daemon.cli import SECRET_ENV, add_commands
-from bridge.engine.model import ACTIVATIONS, DEFAULT_MODEL, PRECISIONS
+from bridge.engine.device import PRECISIONS
+from bridge.engine.model import ACTIVATIONS, DEFAULT_MODEL
 from bridge.engine.request import RECIPES, TRACKERS
 from bridge.engine.types import DEFAULT_COMPOSER, ClipRequest, Progress
 from bridge.errors import BadRequest, BridgeError
 from bridge.hosts import HOSTS, install
 from bridge.protocol import DEFAULT_LISTEN_PORT, DEFAULT_PORT
+from bridge.protocol.requests import styles_in
 
 log = logging.getLogger("bridge.cli")
 
@@ -43,7 +45,9 @@ def _parser() -> argparse.ArgumentParser:
                          help="replace existing files at OUT.mid / OUT.notes.json even if the bridge did not "
                               "write them (never a symbolic link)")
     _add_model_args(convert)
-    convert.add_argument("--composer", default=DEFAULT_COMPOSER, help="style: composer1 … composer21")
+    convert.add_argument("--composer", default=DEFAULT_COMPOSER,
+                         help="style: composer1 … composer21; `all`, or a comma-separated list, converts the clip in "
+                         "each of those styles at once (one OUT - <composer>.mid and notes JSON each)")
     convert.add_argument("--start", type=float, default=0.0, help="clip start in seconds of the source file")
     convert.add_argument("--duration", type=float, default=0.0, help="clip length in source seconds (0: to the end)")
     convert.add_argument("--playrate", type=float, default=1.0, help="the DAW take's playback rate")
@@ -90,7 +94,8 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beat-tracker", choices=TRACKERS, default="auto",
                         help="auto: essentia where installed, else librosa")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                        help="fp32: the reference's notes; bf16/int8: faster, some notes change (docs/performance.md)")
+                        help="fp32: the reference's notes; bf16/fp16/int8: faster, some notes change; auto: the "
+                        "fastest this machine runs within the documented tolerance (docs/performance.md)")
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -138,7 +143,12 @@ def _convert(args: argparse.Namespace) -> int:
     folder = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(folder):
         raise BadRequest(f"output folder does not exist: {folder}")
-    check_target(args.output, args.overwrite)
+    styles, every = styles_in(args.composer)
+    audition = bool(styles) or every
+    if not audition:
+        check_target(args.output, args.overwrite)
+    for composer in styles:  # each style's own file must be free too (every style's is checked below)
+        check_target(style_path(args.output, composer), args.overwrite)
 
     from bridge.engine.converter import Converter  # torch and transformers: seconds
 
@@ -146,12 +156,26 @@ def _convert(args: argparse.Namespace) -> int:
                           beat_tracker=args.beat_tracker, precision=args.precision)
     request = ClipRequest(args.song, args.start, args.duration, args.playrate, args.tempo, args.composer, grid)
     with _ProgressBar(enabled=sys.stderr.isatty()) as bar:
-        arrangement = converter.convert(request, progress=bar.update)
-    midi_path, notes_path = write_outputs(arrangement, args.output, tempo_map=args.tempo_map,
-                                          overwrite=args.overwrite)
-    log.info("wrote %s and %s", midi_path, notes_path)
-    print(f"{midi_path}\t{notes_path}\t{len(arrangement.notes)} notes")
+        if not audition:
+            arrangements = [converter.convert(request, progress=bar.update)]
+        else:
+            composers = list(converter.composers if every else styles)
+            for composer in composers:
+                check_target(style_path(args.output, composer), args.overwrite)
+            arrangements = converter.convert_styles(request, composers, progress=bar.update)
+    for arrangement in arrangements:
+        target = style_path(args.output, arrangement.composer) if audition else args.output
+        midi_path, notes_path = write_outputs(arrangement, target, tempo_map=args.tempo_map, overwrite=args.overwrite)
+        log.info("wrote %s and %s", midi_path, notes_path)
+        print(f"{midi_path}\t{notes_path}\t{len(arrangement.notes)} notes" + (f"\t{arrangement.composer}"
+                                                                            if audition else ""))
     return EXIT_OK
+
+
+def style_path(output: str, composer: str) -> str:
+    """``OUT.mid`` → ``OUT - composer7.mid``: one file per style of an audition."""
+    stem, ext = os.path.splitext(output)
+    return f"{stem} - {composer}{ext or '.mid'}"
 
 
 def _install(args: argparse.Namespace) -> int:

@@ -183,3 +183,15 @@ def test_convert_on_the_sessions_grid(tmp_path, song_path, model_dir):
     beats.write_text("[3, 2, 1]", encoding="utf-8")
     _assert_one_line_error(run("convert", song_path, "-o", str(tmp_path / "y.mid"), "--model", model_dir,
                                "--beats", str(beats)), "increase")
+
+
+def test_convert_an_audition_writes_one_file_pair_per_style(tmp_path, song_path, model_dir):
+    out = tmp_path / "take.mid"
+    result = run("convert", song_path, "-o", str(out), "--model", model_dir, "--duration", "5",
+                 "--composer", "composer2,composer5")
+    assert result.returncode == 0, result.stderr
+    for composer in ("composer2", "composer5"):
+        doc = json.load(open(tmp_path / f"take - {composer}.notes.json", encoding="utf-8"))
+        assert doc["composer"] == composer and (tmp_path / f"take - {composer}.mid").exists()
+    assert not out.exists() and [line.split("\t")[-1] for line in result.stdout.splitlines()] == ["composer2",
+                                                                                                "composer5"]

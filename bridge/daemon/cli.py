@@ -48,6 +48,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_m
                        help="jobs that may wait while one runs (0: none wait; beyond it a convert is answered busy)")
     serve.add_argument("--max-file-mb", type=float, default=2048.0, help="largest audio file accepted")
     serve.add_argument("--max-minutes", type=float, default=30.0, help="longest clip accepted")
+    serve.add_argument("--batch-size", type=int, default=None, metavar="ROWS",
+                       help="chunks generated together at most (default 128; more uses more memory)")
     serve.add_argument("--watchdog", type=float, default=None, metavar="SECONDS",
                        help="end a job whose inference process shows no sign of life for this long and restart "
                        "the process (default: 20 s where its CPU time can be read, as on Linux; 120 s elsewhere)")
@@ -153,6 +155,8 @@ def _check_serve_args(args: argparse.Namespace) -> None:
         raise BadRequest(f"--port {args.port} is not a UDP port (0-65535)")
     if args.queue < 0:
         raise BadRequest(f"--queue {args.queue} must be 0 or more")
+    if args.batch_size is not None and not 1 <= args.batch_size <= 4096:
+        raise BadRequest("--batch-size must be between 1 and 4096")
     if args.watchdog is not None and args.watchdog <= 0:
         raise BadRequest("--watchdog must be a positive number of seconds")
 
@@ -165,7 +169,7 @@ def _engine(args: argparse.Namespace) -> Engine:
     )
 
     settings = EngineSettings(args.model, args.device, args.activation, args.recipe, args.beat_tracker,
-                              args.precision)
+                              args.precision, args.batch_size)
     if args.in_process:
         return LocalEngine(settings.build())
     return ProcessEngine(settings, require_model=False, watchdog_s=args.watchdog)

@@ -28,6 +28,7 @@ from bridge.jobs.api import (
     JobFailed,
     JobProgress,
     JobRequest,
+    JobStyleDone,
 )
 from bridge.jobs.manager import JobManager
 from bridge.protocol import (
@@ -49,6 +50,7 @@ from bridge.protocol import (
     replies,
     split_secret,
 )
+from bridge.protocol.requests import styles_in
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +60,10 @@ FORBIDDEN = "this bridge needs its shared secret on every request"
 
 def job_request(request: Convert) -> JobRequest:
     """The protocol's convert request as the job core's plain request. Pure."""
-    return JobRequest(request.job_id, request.audio_path, request.composer, request.start, request.duration,
-                      request.playrate, request.tempo, request.output, request.out_dir, request.grid_bpm,
-                      request.grid_offset, request.beats_file)
+    styles, every = styles_in(request.composer)
+    return JobRequest(request.job_id, request.audio_path, None if styles or every else request.composer,
+                      request.start, request.duration, request.playrate, request.tempo, request.output,
+                      request.out_dir, request.grid_bpm, request.grid_offset, request.beats_file, styles, every)
 
 
 def reply_for(event: JobEvent) -> Reply:
@@ -69,6 +72,8 @@ def reply_for(event: JobEvent) -> Reply:
         return replies.accepted(event.job_id)
     if isinstance(event, JobProgress):
         return replies.progress(event.job_id, event.fraction, event.stage)
+    if isinstance(event, JobStyleDone):
+        return replies.done_style(event.job_id, event.composer, event.midi_path, event.notes_path, event.note_count)
     if isinstance(event, JobDone):
         return replies.done(event.job_id, event.midi_path, event.notes_path, event.note_count)
     if isinstance(event, JobFailed):
@@ -214,7 +219,7 @@ class OscServer:
         return replies.status(request.job_id, state, fraction)
 
     def _play(self, request: Play, target: Address) -> Reply:
-        self._manager().play(request.job_id, request.from_seconds)
+        self._manager().play(request.job_id, request.from_seconds, request.composer)
         return replies.playing(request.job_id, request.from_seconds)
 
     def _stop(self, request: Stop, target: Address) -> Reply:

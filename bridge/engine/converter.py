@@ -14,7 +14,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,15 +22,15 @@ from typing import Any
 import librosa
 import numpy as np
 import torch
-from transformers import StoppingCriteria, StoppingCriteriaList
+from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
 from bridge.engine.audio import Clip, read_clip
 from bridge.engine.beats import TRACKER_SAMPLE_RATE, grid_tempo, track_beats
-from bridge.engine.decoding import composer_runs, greedy, supported
+from bridge.engine.decoding import StepRule, composer_runs, greedy, supported
 from bridge.engine.features import FeatureExtractor, FeatureSettings
 from bridge.engine.grid import clip_beats, median_bpm
 from bridge.engine.model import DEFAULT_MODEL, LoadedModel, load, resolve
-from bridge.engine.planning import Batch, plan
+from bridge.engine.planning import Batch, Pacer, even
 from bridge.engine.request import RECIPES, validate_request
 from bridge.engine.streaming import ChunkStreamer
 from bridge.engine.timing import ChunkGrid, chunk_grid, extend_beats, to_session
@@ -50,7 +50,7 @@ from bridge.engine.types import (
     Note,
     Progress,
 )
-from bridge.errors import Cancelled
+from bridge.errors import BadRequest, Cancelled
 
 log = logging.getLogger(__name__)
 
@@ -122,13 +122,14 @@ class Converter:
         model: str = DEFAULT_MODEL,
         device: str | None = None,
         revision: str | None = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_size: int | None = None,
         activation: str = "config",
         recipe: str = "faithful",
         beat_tracker: str = "auto",
         precision: str = "fp32",
         decoder: str = "fast",
         first_batch: int = FIRST_BATCH,
+        rule: StepRule | None = None,
     ) -> None:
         if recipe not in RECIPES:
             raise ValueError(f"recipe must be one of {RECIPES}, got {recipe!r}")
@@ -137,13 +138,15 @@ class Converter:
         self.recipe = recipe
         self.beat_tracker = beat_tracker
         self.decoder = decoder
+        self.rule = rule  # a logits processor over each step (benchmarks: rows of controlled lengths)
         self.first_batch = max(1, int(first_batch))
         self.loaded: LoadedModel = load(resolve(model, revision), device, activation, precision)
         folder = self.loaded.source.folder
         self.features = FeatureExtractor(FeatureSettings.from_model_dir(folder))
         self.vocab = TokenVocab(self.loaded.encoder)
         self.velocity = _default_velocity(folder)
-        self.batch_size = max(1, int(batch_size))
+        # rows generated together: the caller's, else what the device holds (a GPU: the whole song)
+        self.batch_size = max(1, int(batch_size or self.loaded.batch_size or DEFAULT_BATCH_SIZE))
 
     @property
     def composers(self) -> list[str]:
@@ -178,14 +181,78 @@ class Converter:
         """
         report = progress or (lambda _p: None)
         validate_request(request, self.composers)
-        prepared = self._prepare(request, report, cancel, on_chunk, analysis, generation, on_analysis)
+        playback = _Playback(on_chunk) if on_chunk is not None else None
+        prepared = self._prepare(request, report, cancel, playback, analysis, generation, on_analysis)
         count = prepared.analysis.mel.shape[0]
         rows = {i: r for i, r in prepared.rows.items() if i < count}
-        batches = plan(count, prepared.streamed, len(rows), on_chunk is not None, self.first_batch, self.batch_size)
-        rows.update(self._generate_plan(batches, prepared, request, generation, cancel, on_chunk, report))
+        _check_cancel(cancel)
+        report(Progress(_FEATURES, "generating", len(rows), count))
+        if playback is None:
+            batches: Iterable[Batch] = even(count, self.batch_size)
+            rows.update(self._generate_plan(batches, prepared, request, generation, cancel, None, report, len(rows)))
+        else:  # paced for live playback from the first chunk not streamed yet; then what the quick start missed
+            streamed = min(prepared.streamed, count)
+            pacer = Pacer(self._chunk_ends(prepared.analysis, request), 2 * streamed or self.first_batch,
+                          self.batch_size, int(self.loaded.generation_config.max_length) - 1)
+            rows.update(self._generate_plan(self._paced(pacer, streamed, count, playback), prepared, request,
+                                            generation, cancel, playback, report, len(rows), pacer.observe))
+            redo = even(streamed, self.batch_size) if len(rows) < count else []
+            rows.update(self._generate_plan(redo, prepared, request, generation, cancel, None, report, len(rows)))
         arrangement = self._assemble(rows, prepared.analysis, request)
         report(Progress(1.0, "done", count, count))
         return arrangement
+
+    def convert_styles(
+        self,
+        request: ClipRequest,
+        composers: Sequence[str],
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+        on_style: Callable[[Arrangement], None] | None = None,
+        analysis: Analysis | None = None,
+        generation: dict[str, Any] | None = None,
+        on_analysis: Callable[[Analysis], None] | None = None,
+    ) -> list[Arrangement]:
+        """Convert one clip in several composers' styles at once (an audition). Each result equals :meth:`convert`'s.
+
+        The clip is read, its beats tracked and its features computed once; the rows of every
+        (composer, chunk) pair then share decoder steps, in batches of up to ``batch_size`` rows,
+        composer by composer, so a style is complete (and handed to ``on_style``) as soon as its
+        last batch ends. The encoder input differs per composer (its style token), nothing else.
+        """
+        report = progress or (lambda _p: None)
+        if not composers:
+            raise BadRequest("no composer to convert with")
+        for composer in composers:
+            validate_request(dataclasses.replace(request, composer=composer), self.composers)
+        prepared = self._prepare(request, report, cancel, None, analysis, generation, on_analysis)
+        mel, count = prepared.analysis.mel, prepared.analysis.mel.shape[0]
+        tasks = [(composer, index) for composer in composers for index in range(count)]
+        rows: dict[str, dict[int, list[int]]] = {composer: {} for composer in composers}
+        results: list[Arrangement] = []
+        _check_cancel(cancel)
+        report(Progress(_FEATURES, "generating", 0, len(tasks)))
+        for batch in even(len(tasks), self.batch_size):
+            _check_cancel(cancel)
+            part = tasks[batch.first:batch.last]
+            done = batch.first
+            on_step = self._stepper(None, report, lambda steps: self._generating(done, batch.size, steps, len(tasks)))
+            generated = self._generate(mel[[index for _c, index in part]], [c for c, _i in part], generation,
+                                       cancel, on_step)
+            _check_cancel(cancel)  # generation stops at the next token once cancel is set
+            for (composer, index), row in zip(part, generated):
+                rows[composer][index] = row
+            for composer in dict.fromkeys(c for c, _i in part):  # those this batch completed, in order
+                if len(rows[composer]) == count:
+                    arrangement = self._assemble(rows[composer], prepared.analysis,
+                                                 dataclasses.replace(request, composer=composer))
+                    results.append(arrangement)
+                    if on_style is not None:
+                        on_style(arrangement)
+            report(Progress(_FEATURES + (1 - _FEATURES) * batch.last / len(tasks) * 0.999, "generating",
+                            batch.last, len(tasks)))
+        report(Progress(1.0, "done", len(tasks), len(tasks)))
+        return results
 
     def _prepare(
         self,
@@ -215,24 +282,42 @@ class Converter:
                     "generated again for the file; live playback used the quick ones", len(quick_rows) - 1)
         return _Prepared(analysis, {}, len(quick_rows))
 
+    def _paced(self, pacer: Pacer, first: int, count: int, playback: _Playback) -> Iterator[Batch]:
+        """Streamed batches from chunk ``first`` on, each sized when the one before has run (see :class:`Pacer`)."""
+        while first < count:
+            size = pacer.next_size(first, time.monotonic(), playback.started)
+            yield Batch(first, min(count, first + size), True)
+            first = min(count, first + size)
+
+    def _chunk_ends(self, analysis: Analysis, request: ClipRequest) -> list[float]:
+        """Session seconds from the clip start where each chunk's music ends."""
+        grid = analysis.grid
+        last = len(grid.ext_steps) - 1
+        return [to_session(grid.step_time(min(grid.chunk_start_step(i + 1), last)), request.playrate)
+                for i in range(analysis.mel.shape[0])]
+
     def _generate_plan(
         self,
-        batches: Sequence[Batch],
+        batches: Iterable[Batch],
         prepared: _Prepared,
         request: ClipRequest,
         generation: dict[str, Any] | None,
         cancel: threading.Event | None,
         on_chunk: ChunkCallback | None,
         report: ProgressCallback,
+        done: int,
+        observe: Callable[[int, float, int], None] | None = None,
     ) -> dict[int, list[int]]:
-        """Token rows for every chunk of the plan, batch by batch, streaming the batches that stream."""
+        """Token rows for every chunk of the plan, batch by batch, streaming the batches that stream.
+
+        ``done``: chunks already generated (for progress). ``observe(rows, seconds, steps)`` hears how
+        long each batch took (a paced plan sizes the next from it).
+        """
         analysis = prepared.analysis
         count = analysis.mel.shape[0]
         rows: dict[int, list[int]] = {}
-        done = min(len(prepared.rows), count)
-        _check_cancel(cancel)
-        report(Progress(_FEATURES, "generating", done, count))
         for batch in batches:
+            started = time.monotonic()
             _check_cancel(cancel)
             streamer = None
             if on_chunk is not None and batch.stream:
@@ -248,6 +333,8 @@ class Converter:
             if streamer is not None:
                 streamer.finish()
             rows.update(zip(range(batch.first, batch.last), generated))
+            if observe is not None:
+                observe(batch.size, time.monotonic() - started, max(len(row) for row in generated) - 1)
             done += batch.size
             report(Progress(_FEATURES + (1 - _FEATURES) * done / count * 0.999, "generating", done, count))
         return rows
@@ -449,11 +536,19 @@ class Converter:
             config.update(**generation)
         features = torch.from_numpy(mel).to(self.loaded.device, self.loaded.dtype)
         if self.decoder == "fast" and supported(config):
-            return greedy(self.loaded.model, features, composers, config, cancel, on_step)
+            return greedy(self.loaded.model, features, composers, config, cancel, on_step, self.rule)
 
         class _Cancelled(StoppingCriteria):
             def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
                 return torch.full((input_ids.shape[0],), bool(cancel and cancel.is_set()), dtype=torch.bool)
+
+        rule = self.rule
+
+        class _Rule(LogitsProcessor):
+            def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+                if rule is not None:
+                    rule(input_ids.tolist(), scores)
+                return scores
 
         rows: list[list[int]] = []
         with torch.inference_mode():
@@ -463,6 +558,7 @@ class Converter:
                     composer=composer,
                     generation_config=config,
                     stopping_criteria=StoppingCriteriaList([_Cancelled()]) if cancel is not None else None,
+                    logits_processor=LogitsProcessorList([_Rule()]) if rule is not None else None,
                 )
                 rows.extend(ids.cpu().tolist())
         if on_step is not None:  # generate() returns whole rows: replay them step by step
@@ -479,6 +575,19 @@ class _Prepared:
     analysis: Analysis
     rows: dict[int, list[int]] = field(default_factory=dict)
     streamed: int = 0  # chunks [0, streamed) were streamed to live playback already
+
+
+class _Playback:
+    """The streaming callback, noting when the first notes went out: live playback starts there."""
+
+    def __init__(self, on_chunk: ChunkCallback) -> None:
+        self.on_chunk = on_chunk
+        self.started: float | None = None
+
+    def __call__(self, chunk: ChunkNotes) -> None:
+        if self.started is None and chunk.notes:
+            self.started = time.monotonic()
+        self.on_chunk(chunk)
 
 
 class _Every:

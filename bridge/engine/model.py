@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.engine.device import choose, probe
 from bridge.engine.optional import essentia_available
 from bridge.errors import ModelUnavailable
 
@@ -109,15 +110,6 @@ def folder_revision(folder: str) -> str:
     return "sha256:" + digest.hexdigest()[:16]
 
 
-def pick_device(requested: str | None = None) -> str:
-    """``cuda`` where present, else ``cpu``, unless the caller names one."""
-    import torch
-
-    if requested:
-        return requested
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 @dataclass
 class LoadedModel:
     """The model in memory, with the settings read from its folder."""
@@ -131,6 +123,7 @@ class LoadedModel:
     activation: str = "relu"
     precision: str = "fp32"
     dtype: Any = None
+    batch_size: int | None = None  # what the device can hold at once (None: the CPU default)
 
     def generation_config_copy(self) -> Any:
         """A private copy per call: ``generate()`` writes its kwargs into the config it is given."""
@@ -138,22 +131,19 @@ class LoadedModel:
 
 
 ACTIVATIONS = ("config", "gelu_new")
-# fp32 gives the reference's notes; bf16 and int8 (dynamic quantisation of the linear layers)
-# are opt-in fast modes that change some notes (see docs/performance.md).
-PRECISIONS = ("fp32", "bf16", "int8")
 
 
 def load(
     source: ModelSource, device: str | None = None, activation: str = "config", precision: str = "fp32"
 ) -> LoadedModel:
-    """Load weights and settings from a resolved folder.
+    """Load weights and settings from a resolved folder, on the device and in the format :mod:`device` chooses.
 
     ``activation="gelu_new"`` runs the feed-forward layers with T5's gated-GELU, which the
     original Pop2Piano was trained with; ``"config"`` keeps what ``config.json`` says
     (``Pop2PianoConfig`` defaults ``dense_act_fn`` to ``relu``). See docs/engine.md.
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    placement = choose(device, precision, probe())
+    device, precision = placement.device, placement.precision
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
     overrides = {"dense_act_fn": "gelu_new"} if activation == "gelu_new" else {}
@@ -161,7 +151,6 @@ def load(
     from transformers import Pop2PianoForConditionalGeneration
     from transformers.utils import logging as hf_logging
 
-    device = pick_device(device)
     try:
         with open(os.path.join(source.folder, "vocab.json"), encoding="utf-8") as handle:
             encoder = {str(k): int(v) for k, v in json.load(handle).items()}
@@ -178,8 +167,9 @@ def load(
 
     model = model.to(device).eval()
     dtype = torch.float32
-    if precision == "bf16":
-        model, dtype = model.to(torch.bfloat16), torch.bfloat16
+    if precision in ("bf16", "fp16"):
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+        model = model.to(dtype)
     elif precision == "int8":
         model = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
             model, {torch.nn.Linear}, dtype=torch.qint8)
@@ -188,5 +178,7 @@ def load(
     if not composers:
         raise ModelUnavailable(f"{source.folder}/generation_config.json has no composer_to_feature_token")
     act = getattr(model.config, "dense_act_fn", "?")
-    log.info("loaded %s (revision %s) on %s, feed-forward activation %s", source.model_id, source.revision, device, act)
-    return LoadedModel(source, model, generation_config, encoder, composers, device, str(act), precision, dtype)
+    log.info("loaded %s (revision %s) on %s in %s, feed-forward activation %s", source.model_id, source.revision,
+             device, precision, act)
+    return LoadedModel(source, model, generation_config, encoder, composers, device, str(act), precision, dtype,
+                       placement.batch_size)

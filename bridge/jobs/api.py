@@ -32,6 +32,12 @@ class JobRequest:
     grid_bpm: float | None = None  # a constant session grid: BPM in source time …
     grid_offset: float | None = None  # … and the source second of one beat (None: the clip start)
     beats_file: str | None = None  # or a JSON file of beat times in source seconds
+    styles: tuple[str, ...] = ()  # an audition: these composers' styles at once (composer is then ignored) …
+    all_styles: bool = False  # … or every style the engine has
+
+    @property
+    def audition(self) -> bool:
+        return self.all_styles or bool(self.styles)
 
     @property
     def to_file(self) -> bool:
@@ -65,6 +71,17 @@ class JobDone:
 
 
 @dataclass(frozen=True)
+class JobStyleDone:
+    """One style of an audition is complete and written; the job's own JobDone follows the last."""
+
+    job_id: str
+    composer: str
+    midi_path: str
+    notes_path: str
+    note_count: int
+
+
+@dataclass(frozen=True)
 class JobFailed:
     job_id: str
     code: str
@@ -76,7 +93,7 @@ class JobCancelled:
     job_id: str
 
 
-JobEvent = Union[JobAccepted, JobProgress, JobDone, JobFailed, JobCancelled]
+JobEvent = Union[JobAccepted, JobProgress, JobStyleDone, JobDone, JobFailed, JobCancelled]
 FINAL_EVENTS = (JobDone, JobFailed, JobCancelled)
 
 

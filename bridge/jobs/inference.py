@@ -19,7 +19,7 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[Progress], None]
 ChunkCallback = Callable[[ChunkNotes], None]
+StyleCallback = Callable[[Arrangement], None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,14 +50,14 @@ class EngineSettings:
     recipe: str = "faithful"
     beat_tracker: str = "auto"
     precision: str = "fp32"
+    batch_size: int | None = None  # rows per generation batch (None: the converter's default)
 
     def build(self) -> Converter:
-        from bridge.engine.converter import (
-            Converter,  # heavy: imported where the model is loaded
-        )
+        # heavy (torch, transformers): imported in the process that loads the model
+        from bridge.engine.converter import Converter
 
         return Converter(self.model, device=self.device, activation=self.activation, recipe=self.recipe,
-                         beat_tracker=self.beat_tracker, precision=self.precision)
+                         beat_tracker=self.beat_tracker, precision=self.precision, batch_size=self.batch_size)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +89,11 @@ class Engine(Protocol):
     def convert(self, clip: ClipRequest, digest: str, progress: ProgressCallback, cancel: threading.Event,
                 on_chunk: ChunkCallback | None) -> Arrangement: ...
 
+    def convert_styles(self, clip: ClipRequest, digest: str, composers: Sequence[str], progress: ProgressCallback,
+                       cancel: threading.Event, on_style: StyleCallback) -> list[Arrangement]:
+        """The clip in each composer's style (an audition): ``on_style`` hears each as soon as it is complete."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -106,21 +112,33 @@ class LocalEngine:
 
     def convert(self, clip: ClipRequest, digest: str, progress: ProgressCallback, cancel: threading.Event,
                 on_chunk: ChunkCallback | None) -> Arrangement:
+        analysis, keep = self._analysis(clip, digest)
+        # Without a cached analysis the converter analyses (streaming starts from the clip's
+        # opening before the whole clip is analysed) and hands the analysis back for the cache.
+        return self.converter.convert(clip, progress, cancel, on_chunk, analysis=analysis, on_analysis=keep)
+
+    def convert_styles(self, clip: ClipRequest, digest: str, composers: Sequence[str], progress: ProgressCallback,
+                       cancel: threading.Event, on_style: StyleCallback) -> list[Arrangement]:
+        analysis, keep = self._analysis(clip, digest)
+        return self.converter.convert_styles(clip, composers, progress, cancel, on_style, analysis=analysis,
+                                             on_analysis=keep)
+
+    def _analysis(self, clip: ClipRequest, digest: str) -> tuple[Analysis | None, Callable[[Analysis], None] | None]:
+        """The cached analysis of this clip (beats, features), or None and how to keep the one about to be made."""
         # another composer for the same clip and grid reuses the analysis (beats, features)
         key = (digest, clip.start, clip.duration, clip.grid.key if clip.grid is not None else None)
         analysis = self._analyses.get(key)
         if analysis is not None and analysis.beats.is_fallback and not math.isclose(
                 analysis.beats.bpm, grid_tempo(clip.tempo, clip.playrate)):
             analysis = None  # a fallback grid follows the session tempo: recompute for this one
+        if analysis is not None:
+            return analysis, None
 
         def keep(found: Analysis) -> None:
             empty = np.empty(0, np.float32)  # keep beats and features, not the samples
             self._analyses.put(key, dataclasses.replace(found, clip=dataclasses.replace(found.clip, samples=empty)))
 
-        # Without a cached analysis the converter analyses (streaming starts from the clip's
-        # opening before the whole clip is analysed) and hands the analysis back for the cache.
-        return self.converter.convert(clip, progress, cancel, on_chunk, analysis=analysis,
-                                      on_analysis=keep if analysis is None else None)
+        return None, keep
 
     def close(self) -> None:
         pass
@@ -194,16 +212,17 @@ def _child(settings: EngineSettings, conn: Connection, cancel: Any) -> None:
             return
         if command[0] == "quit":
             return
-        _, clip, digest, streaming = command
+        kind, clip, digest, extra = command
         channel.busy.set()
         try:
-            arrangement = engine.convert(
-                clip, digest,
-                progress=lambda p: channel.send(("progress", p)),
-                cancel=cancel,
-                on_chunk=(lambda c: channel.send(("chunk", c))) if streaming else None,
-            )
-            channel.send(("done", arrangement))
+            progress = lambda p: channel.send(("progress", p))  # noqa: E731
+            if kind == "styles":  # extra: the composers
+                result: Any = engine.convert_styles(clip, digest, extra, progress, cancel,
+                                                    lambda a: channel.send(("style", a)))
+            else:  # extra: whether to stream
+                result = engine.convert(clip, digest, progress, cancel,
+                                        (lambda c: channel.send(("chunk", c))) if extra else None)
+            channel.send(("done", result))
         except BridgeError as exc:
             channel.send(("error", exc.code, exc.message))
         except Exception as exc:
@@ -287,6 +306,18 @@ class ProcessEngine:
 
     def convert(self, clip: ClipRequest, digest: str, progress: ProgressCallback, cancel: threading.Event,
                 on_chunk: ChunkCallback | None) -> Arrangement:
+        arrangement: Arrangement = self._exchange(("convert", clip, digest, on_chunk is not None), progress, cancel,
+                                                  on_chunk=on_chunk)
+        return arrangement
+
+    def convert_styles(self, clip: ClipRequest, digest: str, composers: Sequence[str], progress: ProgressCallback,
+                       cancel: threading.Event, on_style: StyleCallback) -> list[Arrangement]:
+        styles: list[Arrangement] = self._exchange(("styles", clip, digest, list(composers)), progress, cancel,
+                                                   on_style=on_style)
+        return styles
+
+    def _exchange(self, command: tuple[Any, ...], progress: ProgressCallback, cancel: threading.Event,
+                  on_chunk: ChunkCallback | None = None, on_style: StyleCallback | None = None) -> Any:
         """Run one job in the child; a cancelled job ends within :data:`CANCEL_GRACE_S` whatever the child does."""
         with self._lock:
             if self._proc is None or not self._proc.is_alive():
@@ -297,7 +328,7 @@ class ProcessEngine:
             watch = _Watchdog(proc.pid, self.watchdog_s)
             cancelled_at: float | None = None
             try:
-                conn.send(("convert", clip, digest, on_chunk is not None))
+                conn.send(command)
                 while True:
                     now = time.monotonic()
                     if cancel.is_set():
@@ -323,9 +354,10 @@ class ProcessEngine:
                         progress(message[1])
                     elif kind == "chunk" and on_chunk is not None:
                         on_chunk(message[1])
+                    elif kind == "style" and on_style is not None:
+                        on_style(message[1])
                     elif kind == "done":
-                        arrangement: Arrangement = message[1]
-                        return arrangement
+                        return message[1]
                     elif kind == "error":
                         raise error_for(message[1], message[2])
             except (EOFError, OSError):

@@ -15,7 +15,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,7 @@ from bridge.jobs.api import (
     JobListener,
     JobProgress,
     JobRequest,
+    JobStyleDone,
 )
 from bridge.jobs.cache import LRU, ContentHasher
 from bridge.jobs.inference import Engine
@@ -73,6 +74,7 @@ class Job:
     fraction: float = 0.0
     cancel: threading.Event = field(default_factory=threading.Event)
     arrangement: Arrangement | None = None
+    styles: dict[str, Arrangement] = field(default_factory=dict)  # an audition's results, by composer
     midi_path: str = ""
     notes_path: str = ""
     cancel_targets: list[Any] = field(default_factory=list)
@@ -164,15 +166,21 @@ class JobManager:
                 raise NotFound(f"no job {job_id!r}")
             return job.state, job.fraction
 
-    def play(self, job_id: str, from_seconds: float = 0.0) -> Session:
+    def play(self, job_id: str, from_seconds: float = 0.0, composer: str | None = None) -> Session:
+        """Play a finished job on the live port (one style of an audition: ``composer``, default its first)."""
         with self._cond:
             job = self._jobs.get(job_id)
             if job is None:
                 raise NotFound(f"no job {job_id!r}")
             if job.state != DONE or job.arrangement is None:
                 raise BadRequest(f"job {job_id!r} has no finished arrangement ({job.state})")
-            notes = job.arrangement.notes
-            job.session = self._live().play(playable(notes), from_seconds)
+            arrangement = job.arrangement
+            if composer is not None and composer != arrangement.composer:
+                if composer not in job.styles:
+                    raise BadRequest(f"job {job_id!r} has no {composer!r} style; it has "
+                                     f"{', '.join(job.styles) or arrangement.composer}")
+                arrangement = job.styles[composer]
+            job.session = self._live().play(playable(arrangement.notes), from_seconds)
             return job.session
 
     def stop(self) -> None:
@@ -223,32 +231,20 @@ class JobManager:
     def _run(self, job: Job) -> None:
         session: Session | None = None
         try:
-            request = job.request
             if job.cancel.is_set():
                 raise Cancelled("cancelled")
-            composers = self.engine.ready().composers
-            composer = request.composer or composers[0]  # the engine's first style is the default
-            clip = ClipRequest(request.audio_path, request.start, request.duration, request.playrate,
-                               request.tempo, composer)
-            validate_request(clip, composers)
-            info = probe(clip.path)
-            first, last = resolve_range(info, clip.start, clip.duration)
-            self._check_limits(clip.path, (last - first) / info.sample_rate)
-            grid = grid_for(request.grid_bpm, request.grid_offset, request.beats_file, first / info.sample_rate,
-                            last / info.sample_rate)
-            clip = dataclasses.replace(clip, grid=grid)
-            out_dir = self._out_dir(request) if request.to_file else None
-            if request.live:
+            clip, composers = self._clip(job.request)
+            out_dir = self._out_dir(job.request) if job.request.to_file else None
+            if job.request.audition:
+                self._audition(job, clip, composers, out_dir)
+                self._finish(job, DONE, JobDone(job.id, "", "", len(job.styles)))
+                return
+            if job.request.live:
                 session = job.session = self._live().stream()
             arrangement = self._arrange(job, clip, session)
             if session is not None:
                 session.finish()
-            midi_path = notes_path = ""
-            if out_dir is not None:
-                name = OutputRequest(os.path.abspath(clip.path), composer, clip.start, clip.duration, clip.playrate,
-                                     clip.tempo, engine=self.engine.info.key,
-                                     grid=f"{grid.source}:{grid.key}" if grid is not None else "")
-                midi_path, notes_path = write_result(arrangement, out_dir, name, label="out_dir")
+            midi_path, notes_path = self._write(clip, arrangement, out_dir) if out_dir is not None else ("", "")
             job.arrangement, job.midi_path, job.notes_path = arrangement, midi_path, notes_path
             self._finish(job, DONE, JobDone(job.id, midi_path, notes_path, len(playable(arrangement.notes))))
         except Cancelled:
@@ -265,31 +261,98 @@ class JobManager:
             self._silence(session)
             self._finish(job, ERROR, JobFailed(job.id, "internal", f"{type(exc).__name__}: {exc}"))
 
+    def _clip(self, request: JobRequest) -> tuple[ClipRequest, list[str]]:
+        """The request as the engine's clip (checked, its grid built), and the composers it asks for."""
+        known = self.engine.ready().composers
+        composers = (list(known) if request.all_styles else list(request.styles) if request.styles
+                     else [request.composer or known[0]])  # the engine's first style is the default
+        clip = ClipRequest(request.audio_path, request.start, request.duration, request.playrate, request.tempo,
+                           composers[0])
+        for composer in composers:
+            validate_request(dataclasses.replace(clip, composer=composer), known)
+        info = probe(clip.path)
+        first, last = resolve_range(info, clip.start, clip.duration)
+        self._check_limits(clip.path, (last - first) / info.sample_rate)
+        grid = grid_for(request.grid_bpm, request.grid_offset, request.beats_file, first / info.sample_rate,
+                        last / info.sample_rate)
+        return dataclasses.replace(clip, grid=grid), composers
+
+    def _write(self, clip: ClipRequest, arrangement: Arrangement, out_dir: str) -> tuple[str, str]:
+        """The arrangement's MIDI file and notes JSON in ``out_dir``, named for its request."""
+        grid = clip.grid
+        name = OutputRequest(os.path.abspath(clip.path), arrangement.composer, clip.start, clip.duration,
+                             clip.playrate, clip.tempo, engine=self.engine.info.key,
+                             grid=f"{grid.source}:{grid.key}" if grid is not None else "")
+        return write_result(arrangement, out_dir, name, label="out_dir")
+
+    def _audition(self, job: Job, clip: ClipRequest, composers: list[str], out_dir: str | None) -> None:
+        """Every asked style of the clip: cached ones at once, the rest generated together; each is written
+        and announced (JobStyleDone) as soon as it is complete, and cached as if converted alone."""
+        digest = self._hasher.digest(clip.path)
+
+        def finished(arrangement: Arrangement) -> None:
+            self._results.put(self._result_key(digest, clip, arrangement.composer, arrangement.grid_bpm), arrangement)
+            midi_path, notes_path = self._write(clip, arrangement, out_dir) if out_dir is not None else ("", "")
+            job.styles[arrangement.composer] = arrangement
+            job.arrangement = job.arrangement or arrangement
+            self._emit(job.target, JobStyleDone(job.id, arrangement.composer, midi_path, notes_path,
+                                                len(playable(arrangement.notes))))
+
+        missing = []
+        for composer in composers:
+            cached = self._cached(digest, dataclasses.replace(clip, composer=composer))
+            if cached is not None:
+                finished(cached)
+            else:
+                missing.append(composer)
+        progress = self._progress(job)
+        if not missing:
+            progress(Progress(1.0, "cached"))
+            return
+        self.engine.convert_styles(clip, digest, missing, progress, job.cancel, finished)
+        job.styles = {composer: job.styles[composer] for composer in composers}  # the order asked for
+        job.arrangement = job.styles[composers[0]]
+
     def _arrange(self, job: Job, clip: ClipRequest, session: Session | None) -> Arrangement:
         digest = self._hasher.digest(clip.path)
-        grid = clip.grid.key if clip.grid is not None else None
-        base = (digest, clip.start, clip.duration, clip.playrate, clip.composer, self.engine.info.key, grid)
-
-        def progress(p: Progress) -> None:
-            job.fraction = p.fraction
-            self._emit(job.target, JobProgress(job.id, p.fraction, p.stage))
-
-        # Beats from a tracker do not depend on the session tempo; a fallback grid does (its
-        # arrangement says so with its ``grid_bpm``).
-        cached = self._results.get((*base, None)) or self._results.get((*base, grid_tempo(clip.tempo, clip.playrate)))
+        progress = self._progress(job)
+        cached = self._cached(digest, clip)
         if cached is not None:
             progress(Progress(1.0, "cached"))
             if session is not None:
                 session.add(playable(cached.notes))
-            return _retarget(cached, clip)
+            return cached
 
         def on_chunk(chunk: ChunkNotes) -> None:
             if session is not None:
                 session.add(chunk.notes, chunk.horizon)
 
         arrangement = self.engine.convert(clip, digest, progress, job.cancel, on_chunk if session else None)
-        self._results.put((*base, arrangement.grid_bpm), arrangement)
+        self._results.put(self._result_key(digest, clip, clip.composer, arrangement.grid_bpm), arrangement)
         return arrangement
+
+    def _progress(self, job: Job) -> Callable[[Progress], None]:
+        def progress(p: Progress) -> None:
+            job.fraction = p.fraction
+            self._emit(job.target, JobProgress(job.id, p.fraction, p.stage))
+
+        return progress
+
+    def _result_key(self, digest: str, clip: ClipRequest, composer: str, grid_bpm: float | None) -> Hashable:
+        grid = clip.grid.key if clip.grid is not None else None
+        return (digest, clip.start, clip.duration, clip.playrate, composer, self.engine.info.key, grid, grid_bpm)
+
+    def _cached(self, digest: str, clip: ClipRequest) -> Arrangement | None:
+        """A cached result for this clip and composer, retargeted to this request's path and tempo.
+
+        Beats from a tracker do not depend on the session tempo; a fallback grid does (its
+        arrangement says so with its ``grid_bpm``).
+        """
+        for grid_bpm in (None, grid_tempo(clip.tempo, clip.playrate)):
+            cached = self._results.get(self._result_key(digest, clip, clip.composer, grid_bpm))
+            if cached is not None:
+                return _retarget(cached, clip)
+        return None
 
     # -- helpers ----------------------------------------------------------------------
     def _check_limits(self, path: str, seconds: float) -> None:

@@ -53,6 +53,7 @@ class Session:
         self.origin: float | None = None  # clock time of session time 0
         self.sent = 0
         self.timing_errors: list[float] = []  # seconds late (+) or early (-) per event sent
+        self.waited = 0.0  # seconds the playhead stood at a horizon, waiting for notes not generated yet
 
     def add(self, notes: Iterable[Note], horizon: float = math.inf) -> None:
         """Queue notes (session seconds); promise no later note starts before ``horizon``."""
@@ -173,6 +174,8 @@ class Player:
                 session.origin = now + LEAD_S
             elif session.horizon < math.inf and now - session.origin > session.horizon:
                 # the playhead waited at the old horizon: resume from there
+                if session.sent:  # a wait once playback began (before the first note it is only a later start)
+                    session.waited += now - session.origin - max(session.horizon, 0.0)
                 session.origin = now - session.horizon
             session.horizon = max(session.horizon, horizon - session.from_seconds)
             session.finished = session.finished or finish

@@ -21,6 +21,7 @@ REPLIES: dict[str, tuple[str, ...]] = {f"{PREFIX}/{name}": args for name, args i
     ("pong", ("version:s",)),
     ("accepted", ("job_id:s",)),
     ("progress", ("job_id:s", "fraction:f", "stage:s")),
+    ("done_style", ("job_id:s", "composer:s", "midi_path:s", "notes_path:s", "note_count:i")),
     ("done", ("job_id:s", "midi_path:s", "notes_path:s", "note_count:i")),
     ("error", ("job_id:s", "code:s", "message:s")),
     ("cancelled", ("job_id:s",)),
@@ -63,6 +64,10 @@ def progress(job_id: str, fraction: float, stage: str) -> Reply:
 
 def done(job_id: str, midi_path: str, notes_path: str, note_count: int) -> Reply:
     return f"{PREFIX}/done", [job_id, midi_path, notes_path, int(note_count)]
+
+
+def done_style(job_id: str, composer: str, midi_path: str, notes_path: str, note_count: int) -> Reply:
+    return f"{PREFIX}/done_style", [job_id, composer, midi_path, notes_path, int(note_count)]
 
 
 def error(job_id: str, code: str, message: str) -> Reply:

@@ -65,6 +65,7 @@ class Status:
 class Play:
     job_id: str
     from_seconds: float = 0.0
+    composer: str | None = None  # one style of a finished audition
     reply_port: int | None = None
 
 
@@ -179,6 +180,7 @@ class Spec:
     options: Mapping[str, Param] | None = None
     needs: str = ""  # what to say when a required argument is missing
     build: Callable[..., Any] | None = None  # how the checked values become the request (default: its class)
+    normalise: Callable[[list[Any]], list[Any]] | None = None  # reshapes older clients' arguments first
 
     def signature(self) -> str:
         """How docs/protocol.md writes it, e.g. ``/pop2piano/play <job_id:s> [from_seconds:f] [reply_port:i]``."""
@@ -201,6 +203,8 @@ class Spec:
         return option.kind if option else "s"
 
     def parse(self, args: Sequence[Any]) -> Any:
+        if self.normalise is not None:
+            args = self.normalise(list(args))
         values: dict[str, Any] = {}
         job = ""
         required = [p for p in self.params if not p.optional]
@@ -210,6 +214,8 @@ class Spec:
             raise ProtocolError(f"{self.address} needs {self.needs}", job)
         positional = args[: len(self.params)] if self.options is None else args[: len(required)]
         for param, value in zip(self.params, positional):
+            if value is None:  # an optional argument left out in the middle (see ``normalise``)
+                continue
             values[param.name] = param.check(value, job)
             if param.name == "job_id":
                 job = values["job_id"]
@@ -261,6 +267,25 @@ CONVERT_OPTIONS: dict[str, Param] = {p.name: p for p in (
 )}
 
 
+ALL_STYLES = "all"
+
+
+def styles_in(composer: str | None) -> tuple[tuple[str, ...], bool]:
+    """What a ``composer`` value asks for: (several styles, every style). Pure.
+
+    ``all`` means every style; a comma-separated list names several (an audition); anything else
+    is one style (``((), False)``).
+    """
+    if composer is None:
+        return (), False
+    if composer.strip().lower() == ALL_STYLES:
+        return (), True
+    if "," not in composer:
+        return (), False
+    names = tuple(dict.fromkeys(name.strip() for name in composer.split(",") if name.strip()))
+    return names, False
+
+
 def _convert(**values: Any) -> Convert:
     tempo = values.pop("tempo", None)
     out_dir = values.pop("out_dir", None)
@@ -269,8 +294,19 @@ def _convert(**values: Any) -> Convert:
         raise ProtocolError("give grid_bpm or beats_file, not both", job)
     if values.get("grid_offset") is not None and values.get("grid_bpm") is None:
         raise ProtocolError("grid_offset needs grid_bpm", job)
+    styles, every = styles_in(values.get("composer"))
+    if (styles or every) and values.get("output", "file") != "file":
+        raise ProtocolError("an audition of several styles writes files (output file); play one style afterwards "
+                            "with /pop2piano/play <job_id> <from_seconds> <composer>", job)
     # tempo 0 = "no session tempo"; an empty out_dir = the default folder
     return Convert(tempo=tempo or None, out_dir=out_dir or None, **values)
+
+
+def _v1_play(args: list[Any]) -> list[Any]:
+    """v1 clients send ``play <job_id> <from_seconds> <reply_port>``: an integer third argument is the port."""
+    if len(args) == 3 and isinstance(args[2], int) and not isinstance(args[2], bool):
+        return [args[0], args[1], None, args[2]]
+    return args
 
 
 REQUESTS: dict[str, Spec] = {spec.address: spec for spec in (
@@ -281,7 +317,8 @@ REQUESTS: dict[str, Spec] = {spec.address: spec for spec in (
     Spec(f"{PREFIX}/cancel", Cancel, (JOB, REPLY_PORT), needs="a job_id"),
     Spec(f"{PREFIX}/status", Status, (JOB, REPLY_PORT), needs="a job_id"),
     Spec(f"{PREFIX}/play", Play, (JOB, Param("from_seconds", "f", number("from_seconds", minimum=0.0), optional=True),
-                                 REPLY_PORT), needs="a job_id"),
+                                 Param("composer", "s", string("composer"), optional=True), REPLY_PORT),
+         needs="a job_id", normalise=_v1_play),
     Spec(f"{PREFIX}/stop", Stop, (REPLY_PORT,)),
 )}
 

@@ -288,3 +288,26 @@ def test_the_sessions_grid_over_osc(peer, tmp_path):
     assert doc["beat_source"] == "session_grid" and np.allclose(np.diff(doc["beats"]), 0.5)
     peer.send("/pop2piano/convert", "g4", str(song), "beats_file", str(tmp_path / "none.json"))
     assert peer.until_final("g4")[-1][1][:2] == ["g4", "not_found"]
+
+
+def test_an_audition_answers_once_per_style_then_once_for_the_job(peer, song_path, tmp_path):
+    composers = ["composer3", "composer7", "composer11"]
+    peer.send("/pop2piano/convert", "au1", song_path, "composer", ",".join(composers), "duration", 6.0,
+              "out_dir", str(tmp_path))
+    replies = peer.until_final("au1")
+    styles = [r[1] for r in replies if r[0] == "/pop2piano/done_style"]
+    assert [s[1] for s in styles] == composers
+    for _job, composer, midi_path, notes_path, count in styles:
+        doc = json.load(open(notes_path, encoding="utf-8"))
+        assert doc["composer"] == composer and doc["note_count"] == count and os.path.exists(midi_path)
+        assert composer in os.path.basename(midi_path)
+    assert replies[-1] == ("/pop2piano/done", ["au1", "", "", 3])
+    # each style was cached as if converted alone
+    peer.send("/pop2piano/convert", "au2", song_path, "composer", "composer7", "duration", 6.0, "out_dir", str(tmp_path))
+    single = peer.until_final("au2")
+    assert [r[1][2] for r in single if r[0] == "/pop2piano/progress"] == ["cached"]
+    assert single[-1][1][2] == styles[1][3]  # the same notes file: the same request
+    peer.send("/pop2piano/convert", "au3", song_path, "composer", "composer3,composer99")
+    assert peer.until_final("au3")[-1][1][:2] == ["au3", "unknown_composer"]
+    peer.send("/pop2piano/convert", "au4", song_path, "composer", "all", "output", "live")
+    assert peer.until_final("au4")[-1][1][:2] == ["au4", "bad_request"]

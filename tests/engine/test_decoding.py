@@ -9,7 +9,7 @@ import torch
 
 from bridge.engine.converter import Converter
 from bridge.engine.decoding import greedy, supported
-from bridge.engine.planning import Batch, batches, plan
+from bridge.engine.planning import Batch, Pacer, StepCost, batches, even
 from bridge.engine.types import ClipRequest
 
 
@@ -53,14 +53,33 @@ def test_fast_precisions_convert(model_dir, song_path, precision):
     assert all(0 <= n.start < n.end for n in arrangement.notes)
 
 
-def test_the_plan_streams_doubling_batches_and_regenerates_unreusable_quick_rows():
-    assert plan(10, 0, 0, streaming=False, first_batch=2, size=64) == [Batch(0, 10)]
-    assert plan(10, 0, 0, streaming=True, first_batch=2, size=4) == [
-        Batch(0, 2, True), Batch(2, 6, True), Batch(6, 10, True)]
-    # a quick start streamed chunks 0-2 and they can be reused: the rest streams, nothing twice
-    assert plan(10, 3, 3, streaming=True, first_batch=2, size=64) == [Batch(3, 9, True), Batch(9, 10, True)]
-    # they cannot be reused: generated again for the file, last, unstreamed
-    assert plan(10, 3, 0, streaming=True, first_batch=2, size=64)[-1] == Batch(0, 3)
+def test_files_go_in_even_batches():
+    assert even(10, 64) == [Batch(0, 10)]
+    assert even(10, 4) == [Batch(0, 3), Batch(3, 6), Batch(6, 10)]
+
+
+def test_step_cost_is_learnt_from_the_batches_run():
+    cost = StepCost()
+    assert cost(4) is None
+    cost.observe(2, 0.0220)  # one size seen: the prior slope
+    assert cost(2) == pytest.approx(0.022) and cost(10) > cost(2)
+    cost.observe(40, 0.0600)  # two sizes: a line through them
+    assert cost(2) == pytest.approx(0.022) and cost(40) == pytest.approx(0.060) and cost(21) == pytest.approx(0.041)
+
+
+def test_the_pacer_takes_the_largest_batch_that_keeps_playback_ahead():
+    ends = [4.0 * (i + 1) for i in range(40)]  # 40 chunks of 4 s of music
+    pacer = Pacer(ends, first_batch=2, max_size=64, max_steps=255)
+    assert pacer.next_size(0, now=0.0, playback_start=None) == 2  # nothing measured yet
+    pacer.observe(2, seconds=2.0, steps=100)  # 20 ms a step for 2 rows
+    # chunk 2 ends 12 s into playback, which began at 1 s; 100 steps must be done by then
+    pacer.observe(8, seconds=2.6, steps=100)  # 26 ms for 8 rows: 1 ms more a step for each row
+    size = pacer.next_size(2, now=8.0, playback_start=1.0)
+    assert size < 38 and 8.0 + 100 * pacer.cost(size) <= 1.0 + 12.0 < 8.0 + 100 * pacer.cost(size + 1)  # the largest
+    assert pacer.next_size(38, now=6.0, playback_start=1.0) == 2  # no more than remains
+    # far behind: no batch makes the deadline, so the smallest that keeps pace with the music
+    late = pacer.next_size(2, now=50.0, playback_start=1.0)
+    assert 100 * pacer.cost(late) <= 4.0 * late and (late == 1 or 100 * pacer.cost(late - 1) > 4.0 * (late - 1))
 
 
 def test_rows_of_several_composers_in_one_batch_are_each_composers_own(converter, song_path):

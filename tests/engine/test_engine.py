@@ -97,7 +97,13 @@ def test_progress_is_monotonic_and_notes_stream_within_their_horizons(converter,
     assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
     indices = [c.index for c in chunks]
     assert indices == sorted(indices) and indices[-1] == arrangement.chunks - 1
-    assert len(chunks) > arrangement.chunks  # handed on step by step, not chunk by chunk
+    # handed on step by step, not chunk by chunk: some promised horizons fall inside a chunk
+    from bridge.engine.timing import to_session
+
+    analysis = converter.analyse(ClipRequest(song_path, composer="composer3"))
+    starts = [to_session(analysis.grid.step_time(analysis.grid.chunk_start_step(i)), 1.0) for i in range(arrangement.chunks)]
+    inside = [c.horizon for c in chunks if 0 < c.horizon < float("inf") and min(abs(c.horizon - s) for s in starts) > 1e-6]
+    assert inside, [c.horizon for c in chunks]
     streamed = sorted((n for c in chunks for n in c.notes), key=lambda n: (n.start, n.pitch, n.end))
     assert streamed == arrangement.notes  # the same notes the file gets
     promised = -float("inf")

@@ -19,7 +19,9 @@ import soundfile as sf
 
 from bridge.engine.types import Arrangement, ClipRequest
 from bridge.errors import BadRequest, Busy, Cancelled, DuplicateId, NotFound
-from bridge.jobs.api import JobAccepted, JobCancelled, JobDone, JobEvent, JobFailed, JobProgress, JobRequest
+from bridge.jobs.api import (
+    JobAccepted, JobCancelled, JobDone, JobEvent, JobFailed, JobProgress, JobRequest, JobStyleDone,
+)
 from bridge.jobs.inference import EngineInfo, LocalEngine
 from bridge.jobs.manager import JobManager
 
@@ -70,6 +72,7 @@ class GatedEngine:
         self.engine = engine
         self.started: list[str] = []  # clip paths + composer, in the order conversions began
         self.gates: dict[str, threading.Event] = {}
+        self.styles_started: list[list[str]] = []  # the composers of each audition, as they began
         self.closed = False
 
     @property
@@ -90,6 +93,11 @@ class GatedEngine:
             if cancel.is_set():
                 raise Cancelled("cancelled while held at the gate")
         return self.engine.convert(clip, digest, progress, cancel, on_chunk)
+
+    def convert_styles(self, clip: ClipRequest, digest: str, composers: list[str], progress: Any,
+                       cancel: threading.Event, on_style: Any) -> list[Arrangement]:
+        self.styles_started.append(list(composers))
+        return self.engine.convert_styles(clip, digest, composers, progress, cancel, on_style)
 
     def close(self) -> None:
         self.closed = True
@@ -251,3 +259,26 @@ def test_shutdown_cancels_queued_and_running_jobs_and_closes_the_engine(local, s
     assert engine.closed
     with pytest.raises(Busy, match="shutting down"):
         manager.submit(request("s3", song, "composer1", str(tmp_path)), "c")
+
+
+def test_an_audition_reuses_cached_styles_and_announces_each_in_order(local, tmp_path):
+    song = str(tmp_path / "audition.wav")
+    sf.write(song, audio_fixtures.chord_song(6.0, SR, bpm=112.0, seed=7), SR)
+    counting = GatedEngine(local)
+    for composer in ("composer4", "composer6", "composer8"):
+        counting.gate(composer).set()
+    manager, recorder = make(counting)
+    try:
+        manager.submit(request("au1", song, "composer6", str(tmp_path)), "c")
+        assert isinstance(recorder.final("au1"), JobDone)
+        manager.submit(JobRequest("au2", song, styles=("composer4", "composer6", "composer8"), out_dir=str(tmp_path)),
+                       "c")
+        final = recorder.final("au2")
+        styles = [e for e in recorder.of("au2") if isinstance(e, JobStyleDone)]
+        assert [s.composer for s in styles] == ["composer6", "composer4", "composer8"]  # the cached one first
+        assert isinstance(final, JobDone) and final.note_count == 3 and (final.midi_path, final.notes_path) == ("", "")
+        assert all(os.path.exists(s.notes_path) for s in styles)
+        assert counting.started == ["composer6"]  # the audition generated the other two together, not one by one
+        assert counting.styles_started == [["composer4", "composer8"]]
+    finally:
+        manager.shutdown()

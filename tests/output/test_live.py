@@ -103,6 +103,8 @@ def test_streaming_waits_at_the_horizon_instead_of_dropping_notes(recorded):
     assert times[("note_on", 62)] - times[("note_on", 60)] > 0.3
     # after resuming, the chunk keeps its own timing
     assert times[("note_off", 62)] - times[("note_on", 62)] == pytest.approx(0.05, abs=0.01)
+    # the wait is counted: from reaching the horizon (0.15 s after the add) to the late chunk (0.4 s)
+    assert session.waited == pytest.approx(0.4 - 0.05 - 0.1, abs=0.05)
 
 
 class BrokenPort(MidiPort):

@@ -117,3 +117,13 @@ def test_convert_takes_the_sessions_grid():
                         (["grid_offset", 1.0], "needs grid_bpm"), (["beats_file", "beats.json"], "absolute")):
         with pytest.raises(ProtocolError, match=words):
             parse_request("/pop2piano/convert", ["j", "/a.wav", *args])
+
+
+def test_an_audition_and_playing_one_of_its_styles():
+    from bridge.protocol.requests import styles_in
+
+    assert styles_in("composer3, composer7,composer3") == (("composer3", "composer7"), False)
+    assert styles_in("ALL") == ((), True) and styles_in("composer2") == ((), False) and styles_in(None) == ((), False)
+    assert parse_request("/pop2piano/play", ["j", 1.5, "composer7"]) == Play("j", 1.5, "composer7")
+    assert parse_request("/pop2piano/play", ["j", 1.5, 9000]) == Play("j", 1.5, reply_port=9000)  # v1 clients
+    assert parse_request("/pop2piano/play", ["j", 1.5, "composer7", 9000]) == Play("j", 1.5, "composer7", 9000)

@@ -359,6 +359,11 @@ class Clip(LiveObject):
             raise RuntimeError("Raises an error if the sample is warped.")
         return seconds * self._file_rate
 
+    def fake_move_warp_markers(self, markers: Sequence[Tuple[float, float]]) -> None:
+        """Test set-up: the producer drags warp markers (in Live's UI, or ``move_warp_marker``): the
+        clip's beat ↔ sample mapping changes, its start/end markers (in beats) do not."""
+        self._warp = WarpMap(markers)
+
     # -- markers and loop ----------------------------------------------------------------
     @property
     def start_marker(self) -> float:
@@ -723,10 +728,11 @@ def build_host(version: str, song_path: str, arrangement: bool = False, warped: 
                looped: bool = False, tempo: float = 100.0,
                tempo_map: Optional[Sequence[Tuple[float, float]]] = None,
                track_limit: Optional[int] = None, pitch_coarse: int = 0, pitch_fine: float = 0.0,
-               warp_mode: int = 4, file_rate: float = SR) -> Tuple[Song, Clip]:
+               warp_mode: int = 4, file_rate: float = SR,
+               warp: Sequence[Tuple[float, float]] = STANDARD_WARP) -> Tuple[Song, Clip]:
     """A song with tracks "Vocals" (audio, the clip) and "Drums": the clip is in Session slot 2 or
-    in the Arrangement at beat 32, and is the Detail View clip. Warped: beats 2 - 18 of
-    ``STANDARD_WARP`` (looped: start marker 4, loop 2 - 10). Unwarped: seconds 1 - 9."""
+    in the Arrangement at beat 32, and is the Detail View clip. Warped: beats 2 - 18 of the warp
+    markers ``warp`` (looped: start marker 4, loop 2 - 10). Unwarped: seconds 1 - 9."""
     song = Song(live(version), tempo=tempo, tempo_map=tempo_map, track_limit=track_limit)
     audio = song.fake_add_track("Vocals")
     song.fake_add_track("Drums")
@@ -735,12 +741,12 @@ def build_host(version: str, song_path: str, arrangement: bool = False, warped: 
               pitch_coarse=pitch_coarse, pitch_fine=pitch_fine, warp_mode=warp_mode,
               start_time=32.0 if arrangement else 0.0)  # type: Dict[str, Any]
     if warped and looped:
-        kw.update(warping=True, warp=WarpMap([(s * file_rate / SR, b) for s, b in STANDARD_WARP]),
+        kw.update(warping=True, warp=WarpMap([(s * file_rate / SR, b) for s, b in warp]),
                   start_marker=4.0, end_marker=18.0, looping=True, loop_start=2.0, loop_end=10.0)
         if arrangement:
             kw["arrangement_length"] = 22.0  # the loop brace dragged out: 6 beats, then 2 more passes
     elif warped:
-        kw.update(warping=True, warp=WarpMap([(s * file_rate / SR, b) for s, b in STANDARD_WARP]),
+        kw.update(warping=True, warp=WarpMap([(s * file_rate / SR, b) for s, b in warp]),
                   start_marker=2.0, end_marker=18.0)
     else:
         kw.update(warping=False, start_marker=1.0, end_marker=9.0)

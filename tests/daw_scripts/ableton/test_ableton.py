@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import sys
 import time
 
@@ -41,6 +42,8 @@ from Pop2PianoBridge.placement import (  # noqa: E402
     playrate_for,
     region_for,
     strip_command,
+    tracked_from_name,
+    warp_beats,
 )
 
 SR = fakes.SR
@@ -106,7 +109,13 @@ def test_table_has_the_api_changes_the_script_handles():
     assert live("12.1.10").returns("Live.Track.Track", "create_midi_clip") == "None"
     assert live("12.2.0").returns("Live.Track.Track", "create_midi_clip") == "Clip"
     assert [v for v in MATRIX if not live(v).has("Live.Clip.Clip", "sample_rate")] == ["11.0.0"]
+    # the warp grid: every dumped version converts beats to sample time and back
+    assert all(live(v).has("Live.Clip.Clip", m) for v in table_versions() for m in ("beat_to_sample_time", "sample_to_beat_time"))
     assert LIVE37 == ["11.0.0", "11.0.5", "11.3.20", "11.3.25", "12.0.0", "12.0.5"]
+
+
+def table_versions():
+    return list(versions.table()["versions"])
 
 
 FAKE_CLASSES = [fakes.Song, fakes.SongView, fakes.Track, fakes.ClipSlot, fakes.Clip, fakes.MixerDevice,
@@ -280,6 +289,68 @@ def test_unwarped_arrangement_clip_under_tempo_automation_uses_its_mean_tempo(tm
     assert session_region.tempo == 100.0 and "current 100.00 BPM" in note
 
 
+# the clip's warp grid (the beats the bridge places notes on)
+
+def _off_half_beat(beat):
+    """How far a clip beat lies from the nearest half-beat of the clip's beat grid, in beats."""
+    return abs(beat * 2.0 - round(beat * 2.0)) / 2.0
+
+
+
+def test_warp_beats_are_every_clip_beat_around_the_range_through_beat_to_sample_time():
+    clip = _warped_clip()  # beat 0 at 0.5 s, beat 8 at 4.5 s, beat 16 at 8.0 s: 120 then 137.1 BPM
+    region, _ = region_for(clip, 128.0)  # beats 2 - 14
+    beats = warp_beats(clip, region)
+    assert beats == [pytest.approx(clip._warp.beat_to_sample(b) / SR, abs=1e-12) for b in range(1, 16)]
+    assert beats[7] == pytest.approx(4.5) and beats[0] == pytest.approx(1.0) and beats[-1] == pytest.approx(7.5625)
+    looped = _warped_clip(looping=True, start_marker=4.0, end_marker=14.0, loop_start=2.5, loop_end=9.5)
+    region, _ = region_for(looped, 128.0)  # the loop from beat 2.5 to 9.5: beats 1 - 11 cover it
+    assert len(warp_beats(looped, region)) == 11 and warp_beats(looped, region)[0] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="not warped"):
+        warp_beats(_unwarped_clip(), region_for(_unwarped_clip(), 120.0)[0])
+
+
+def test_warp_beats_the_bridge_would_refuse_are_not_sent():
+    # one beat stretched over 4 s of audio (15 BPM of the audio): outside the bridge's 20 - 400 BPM
+    slow = _warped_clip(warp=fakes.WarpMap([(0.0, 0.0), (4.0 * SR, 1.0), (8.0 * SR, 9.0)]), start_marker=0.0,
+                        end_marker=8.0)
+    with pytest.raises(ValueError, match="run at 15 BPM of the audio"):
+        warp_beats(slow, region_for(slow, 120.0)[0])
+
+
+def _bridge_half_beats(beats, region):
+    """What the bridge does with the beats file (bridge/engine/grid.py, the recipe's steps): the
+    grid in clip seconds, cut and extended, then two steps per beat, linear in time in between."""
+    from bridge.engine.grid import clip_beats
+    from bridge.engine.types import BEATS_FILE, BeatGrid
+
+    grid = clip_beats(BeatGrid(BEATS_FILE, tuple(beats)), region.start, region.duration)
+    halves = [(a + b) / 2.0 for a, b in zip(grid[:-1], grid[1:])]
+    return sorted(t for t in list(grid) + halves if 0.0 <= t < region.duration)
+
+
+@pytest.mark.parametrize("markers,worst", [
+    ([(0.5 * SR, 0.0), (4.5 * SR, 8.0), (8.0 * SR, 16.0)], 1e-9),  # tempo changes on whole beats: exact
+    ([(0.3 * SR, 0.0), (5.1 * SR, 12.0), (6.3 * SR, 14.0), (11.5 * SR, 22.0)], 1e-9),
+    ([(0.5 * SR, 0.0), (6.65 * SR, 12.3), ((6.65 + 9.7 * 60 / 130) * SR, 22.0)], 0.0126),  # 120 → 130 BPM inside a beat
+])
+def test_every_half_beat_of_the_sent_grid_is_placed_on_a_half_beat_of_the_clip(markers, worst):
+    """The contract between the script and the bridge, for every half-beat the bridge can put a note
+    on (not only where a model happens to): through the bridge's own grid code and back through the
+    script's placement, each lands on a half-beat of the clip's beat grid. A warp marker inside a
+    beat moves that beat's middle (the bridge divides a beat evenly in time): documented."""
+    for kw in (dict(start_marker=2.0, end_marker=19.0), dict(start_marker=1.25, end_marker=18.5),
+               dict(looping=True, start_marker=4.0, end_marker=19.0, loop_start=3.0, loop_end=17.0)):
+        clip = _warped_clip(warp=fakes.WarpMap(markers), **kw)
+        region, _ = region_for(clip, 120.0)
+        times = _bridge_half_beats(warp_beats(clip, region), region)
+        doc = {"notes": [{"pitch": 60, "start": t, "end": t + 0.1, "velocity": 90} for t in times]}
+        placed = placed_notes(region, clip, doc)
+        assert len(placed) == len(times) > 25
+        off = [_off_half_beat(b + region.origin) for _p, b, _d, _v in placed]
+        assert max(off) <= worst and (worst < 1e-6 or max(off) > 1e-3), (kw, max(off))
+
+
 # sample rate in every Live version
 
 def _write(path, rate, fmt, subtype):
@@ -328,6 +399,12 @@ def test_clip_name_command():
     with pytest.raises(ValueError, match="names no style"):
         composer_from_name("Vocals [p2p jazz]", styles)
     assert strip_command("Vocals [p2p 7]") == "Vocals"
+    # "tracked": beats tracked from the audio instead of a warped clip's own grid
+    assert composer_from_name("Vocals [p2p 7 tracked]", styles) == "composer7"
+    assert composer_from_name("Vocals [p2p Tracked]", styles) == ""
+    assert tracked_from_name("Vocals [p2p 7 tracked]") and tracked_from_name("[P2P TRACKED]")
+    assert not tracked_from_name("Vocals [p2p 7]") and not tracked_from_name("tracked vocals")
+    assert strip_command("Vocals [p2p 7 tracked]") == "Vocals"
 
 
 # config
@@ -415,6 +492,7 @@ def test_script_compiles_imports_and_converts_under_real_python_3_7(tmp_path):
     assert report["python"].startswith("3.7")
     assert sorted(report["placed"]) == sorted("%s/%s" % (v, w) for v in LIVE37 for w in ("session", "arrangement"))
     assert all(count > 0 for count in report["placed"].values())
+    assert report["beats_files"] == {key: [True, True] for key in report["placed"]}  # warp grid sent, file removed
 
 
 # -- the script on a fake host against a scripted bridge --------------------------------
@@ -648,6 +726,144 @@ def test_unwarped_clip_under_tempo_automation_spans_the_audio(bridge, tmp_path):
         script.disconnect()
 
 
+# the warp grid in the convert request, and the beats file's life
+
+@pytest.fixture
+def beats_dir(tmp_path, monkeypatch):
+    """Where the script's beats files go (the system temp folder: tempfile.gettempdir())."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def _option(args, key):
+    return args[args.index(key) + 1] if key in args else None
+
+
+def test_a_warped_clip_sends_its_warp_grid_and_the_file_goes_when_the_job_is_done(bridge, tmp_path, beats_dir):
+    song, clip = fakes.build_host("12.3.5", str(tmp_path / "a.wav"))
+    c_instance, script = _script(song, tmp_path, bridge.port)
+    try:
+        args, source = _convert(script, bridge, song, _notes_file(tmp_path))
+        path = _option(args, "beats_file")
+        assert os.path.isabs(path) and os.path.dirname(path) == str(beats_dir)
+        with open(path, encoding="utf-8") as handle:
+            beats = json.load(handle)
+        # beats 1 - 19 around the converted 2 - 18, in source seconds: 0.5 s apart, 0.6 s after beat 12
+        assert beats == [pytest.approx(b * 0.5 if b <= 12 else 6.0 + (b - 12) * 0.6, abs=1e-12) for b in range(1, 20)]
+        assert c_instance.messages[-1] == "Pop2Piano: converting Vocal take (the default style) on the clip's warp grid…"
+        _run_until(script, lambda: len(song.tracks) == 3, timeout=3)
+        assert os.listdir(str(beats_dir)) == []
+    finally:
+        script.disconnect()
+
+
+@pytest.mark.parametrize("ending", ["error", "cancelled", "no bridge", "unloaded"])
+def test_the_beats_file_goes_however_the_job_ends(bridge, tmp_path, beats_dir, monkeypatch, ending):
+    monkeypatch.setattr(script_module, "NO_ANSWER_S", 0.2)
+    song, _clip = fakes.build_host("12.3.5", str(tmp_path / "a.wav"))
+    c_instance, script = _script(song, tmp_path, bridge.port)
+    try:
+        script.convert_selected()
+        args, source = bridge.take("/pop2piano/convert", script=script)
+        assert os.listdir(str(beats_dir)) != []
+        if ending == "error":
+            bridge.answer(source, "/pop2piano/error", args[0], "not_audio", "cannot decode")
+        elif ending == "cancelled":
+            bridge.answer(source, "/pop2piano/accepted", args[0])
+            bridge.answer(source, "/pop2piano/cancelled", args[0])
+        elif ending == "unloaded":
+            script.disconnect()
+        if ending != "unloaded":  # "no bridge": no answer, and the config's command is [] (never start one)
+            _run_until(script, lambda: not script._jobs, timeout=3)
+        assert os.listdir(str(beats_dir)) == []
+    finally:
+        script.disconnect()
+
+
+def test_an_unwarped_clip_or_tracked_asks_the_bridge_to_track_beats(bridge, tmp_path, beats_dir):
+    song, clip = fakes.build_host("12.3.5", str(tmp_path / "a.wav"), warped=False)
+    c_instance, script = _script(song, tmp_path, bridge.port)
+    try:
+        args, _source = _convert(script, bridge, song, _notes_file(tmp_path))
+        assert "beats_file" not in args and "grid_bpm" not in args
+        assert c_instance.messages[-1] == "Pop2Piano: converting Vocal take (the default style) with beats tracked from the audio…"
+    finally:
+        script.disconnect()
+    song, clip = fakes.build_host("12.3.5", str(tmp_path / "a.wav"))  # warped
+    c_instance, script = _script(song, tmp_path, bridge.port)
+    try:
+        clip.name = "Vocal take [p2p 7 tracked]"
+        args, _source = bridge.take("/pop2piano/convert", script=script)
+        assert "beats_file" not in args and _option(args, "composer") == "composer7" and clip.name == "Vocal take"
+        assert c_instance.messages[-1] == "Pop2Piano: converting Vocal take (composer7) with beats tracked from the audio…"
+        trigger = Peer(script.listen_port)
+        trigger.send("/pop2piano/live/convert_selected", "composer4", "tracked")
+        args, _source = bridge.take("/pop2piano/convert", script=script)
+        assert "beats_file" not in args and _option(args, "composer") == "composer4"
+        trigger.send("/pop2piano/live/convert_selected", "composer5")
+        args, _source = bridge.take("/pop2piano/convert", script=script)
+        assert _option(args, "beats_file") is not None and _option(args, "composer") == "composer5"
+        trigger.close()
+        assert os.listdir(str(beats_dir)) != []  # that job is still running
+    finally:
+        script.disconnect()
+    assert os.listdir(str(beats_dir)) == []
+
+
+def test_a_warp_grid_that_cannot_be_sent_falls_back_to_tracked_beats_and_says_why(bridge, tmp_path, beats_dir):
+    # beats 2 - 4 over 8 s of the audio (15 BPM): a grid the bridge would refuse
+    song, clip = fakes.build_host("12.3.5", str(tmp_path / "a.wav"),
+                                  warp=((0.0, 0.0), (1.0 * SR, 2.0), (9.0 * SR, 4.0), (12.0 * SR, 22.0)))
+    c_instance, script = _script(song, tmp_path, bridge.port)
+    try:
+        args, _source = _convert(script, bridge, song, _notes_file(tmp_path))
+        assert "beats_file" not in args
+        assert "with beats tracked from the audio (the clip's warp grid cannot be used: its beats run at 15 BPM" \
+            in c_instance.messages[-1]
+    finally:
+        script.disconnect()
+    # no temp folder to write to: tracked beats, said, and no exception reaches Live
+    tempfile.tempdir = str(beats_dir / "missing")
+    song, clip = fakes.build_host("12.3.5", str(tmp_path / "a.wav"))
+    c_instance, script = _script(song, tmp_path, bridge.port)
+    try:
+        clip.name = "Vocal take [p2p]"
+        args, _source = bridge.take("/pop2piano/convert", script=script)
+        assert "beats_file" not in args and "cannot write the temp file" in c_instance.messages[-1]
+    finally:
+        script.disconnect()
+
+
+def test_warp_markers_moved_while_converting_are_reported_not_misplaced(bridge, tmp_path, beats_dir):
+    song, clip = fakes.build_host("12.3.5", str(tmp_path / "a.wav"))
+    c_instance, script = _script(song, tmp_path, bridge.port)
+    try:
+        script.convert_selected()
+        args, source = bridge.take("/pop2piano/convert", script=script)
+        clip.fake_move_warp_markers(((0.0, 0.0), (6.5 * SR, 12.0), (12.0 * SR, 22.0)))
+        bridge.answer(source, "/pop2piano/done", args[0], "/x.mid", _notes_file(tmp_path), 2)
+        _run_until(script, lambda: "was changed while converting" in c_instance.messages[-1], timeout=3)
+        assert len(song.tracks) == 2 and os.listdir(str(beats_dir)) == []
+    finally:
+        script.disconnect()
+
+
+def test_a_bridge_older_than_the_warp_grid_gets_a_clear_message(bridge, tmp_path, beats_dir):
+    song, _clip = fakes.build_host("12.3.5", str(tmp_path / "a.wav"))
+    c_instance, script = _script(song, tmp_path, bridge.port)
+    try:
+        script.convert_selected()
+        args, source = bridge.take("/pop2piano/convert", script=script)
+        # what a bridge before the session grid answers (bridge/protocol/requests.py: unknown option)
+        bridge.answer(source, "/pop2piano/error", args[0], "bad_request", "unknown option 'beats_file'; known: composer")
+        _run_until(script, lambda: "older than this script" in c_instance.messages[-1], timeout=3)
+        assert "[p2p tracked]" in c_instance.messages[-1]
+    finally:
+        script.disconnect()
+
+
 # -- the script on a fake host against a real bridge ------------------------------------
 
 @pytest.fixture(scope="module")
@@ -677,7 +893,7 @@ def _notes_doc(song_path, composer):
 
 @pytest.mark.parametrize("where", ["session", "arrangement"])
 @pytest.mark.parametrize("version", MATRIX)
-def test_every_live_version_gets_its_piano_clip(daemon, song_path, tmp_path, version, where):
+def test_every_live_version_gets_its_piano_clip(daemon, song_path, tmp_path, beats_dir, version, where):
     song, clip = fakes.build_host(version, song_path, arrangement=(where == "arrangement"))
     c_instance, script = _script(song, tmp_path, daemon.port)
     try:
@@ -695,10 +911,27 @@ def test_every_live_version_gets_its_piano_clip(daemon, song_path, tmp_path, ver
             assert all(slot.clip is None for slot in new.clip_slots)
         assert not piano.looping and song.fake_undo == (0, 1)
         got = sorted((n.pitch, n.start_time, n.duration) for n in piano.fake_notes)
-        want = _expected_warped(clip, _notes_doc(song_path, "composer6"))
+        doc = _notes_doc(song_path, "composer6")
+        want = _expected_warped(clip, doc)
         assert len(got) == len(want) > 0
         for g, w in zip(got, want):
             assert g[0] == w[0] and g[1] == pytest.approx(w[1], abs=1e-6) and g[2] == pytest.approx(w[2], abs=1e-6)
+        # on the clip's warp grid (a tempo change at beat 12), in every version; the beats file is gone
+        assert doc["beat_source"] == "beats_file" and max(_off_half_beat(g[1] + 2.0) for g in got) < 1e-3
+        assert os.listdir(str(beats_dir)) == []
+    finally:
+        script.disconnect()
+
+
+def test_an_unwarped_clip_gets_tracked_beats_from_a_real_bridge(daemon, song_path, tmp_path, beats_dir):
+    song, _clip = fakes.build_host("12.3.5", song_path, warped=False)
+    c_instance, script = _script(song, tmp_path, daemon.port)
+    try:
+        script.convert_selected("composer11")
+        assert "with beats tracked from the audio" in c_instance.messages[-1]
+        _run_until(script, lambda: any("notes on" in m for m in c_instance.messages), timeout=60)
+        assert _notes_doc(song_path, "composer11")["beat_source"] == "tracked"
+        assert os.listdir(str(beats_dir)) == []
     finally:
         script.disconnect()
 
@@ -787,3 +1020,39 @@ def test_bridge_not_running_is_started_from_live_and_the_request_retried(song_pa
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+# -- the clip's warp grid as the bridge's beats (issue 14) --------------------------------
+
+# beats 0 - 6 over 3 s (120 BPM of the audio), then 6 - 22 over 9 s (106.7 BPM): a change inside the loop
+LOOP_WARP = ((0.0, 0.0), (3.0 * SR, 6.0), (12.0 * SR, 22.0))
+
+
+@pytest.mark.parametrize("looped,arrangement,change", [(False, False, 12.0), (True, True, 6.0)],
+                         ids=["session", "arrangement-looped"])
+def test_warped_clip_notes_land_on_the_warp_grid_through_a_tempo_change(daemon, song_path, tmp_path, beats_dir,
+                                                                        looped, arrangement, change):
+    """The warp map changes tempo inside the converted range (the standard map: 120 → 100 BPM of the
+    audio at beat 12; the looped clip's: 120 → 106.7 at beat 6), while the audio itself stays at
+    120: every placed note starts on a half-beat of the clip's beat grid, the bridge says it used
+    the beats file, and the file is gone once the piano clip is made. Fails on tracked beats (the
+    script before the warp grid: notes 0.18 - 0.23 beat off)."""
+    song, clip = fakes.build_host("12.3.5", song_path, looped=looped, arrangement=arrangement,
+                                  warp=LOOP_WARP if looped else fakes.STANDARD_WARP)
+    c_instance, script = _script(song, tmp_path, daemon.port)
+    try:
+        clip.name = "Vocal take [p2p 9]"
+        _run_until(script, lambda: any("notes on" in m for m in c_instance.messages), timeout=60)
+        assert any("converting Vocal take (composer9) on the clip's warp grid" in m for m in c_instance.messages)
+        new = song.tracks[1]
+        piano = new.arrangement_clips[0] if arrangement else new.clip_slots[2].clip
+        origin = 2.0  # the first converted beat of the audio clip (start marker or loop start)
+        starts = [n.start_time + origin for n in piano.fake_notes]
+        assert len(starts) > 10
+        assert max(_off_half_beat(b) for b in starts) < 1e-3, sorted(starts)
+        assert any(b > change + 0.25 for b in starts), sorted(set(starts))  # placed through the changed tempo
+        assert looped or any(b < change for b in starts)  # (the tiny model's notes sit at beats 8, 12, 16)
+        assert _notes_doc(song_path, "composer9")["beat_source"] == "beats_file"
+        assert os.listdir(str(beats_dir)) == []
+    finally:
+        script.disconnect()

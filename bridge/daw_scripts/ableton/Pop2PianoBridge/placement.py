@@ -13,6 +13,10 @@ Live's rules this follows (Live manual, "Audio Clips, Tempo, and Warping"; the A
   tempo where Live tells it (an Arrangement clip's beat span), see ``unwarped_tempo``.
 * Loops: only warped audio clips loop. A looped clip plays from its start marker to the loop end,
   then repeats loop start → loop end; the piano clip gets the same brace and start marker.
+* The grid: Pop2Piano puts every note on a half-beat of the beats it is given. A warped clip gives
+  its own beats (``warp_beats``: every clip beat through ``beat_to_sample_time``, in source
+  seconds), so the notes land on the clip's beat grid, tempo changes of the warp map included; an
+  unwarped clip has no beat grid of its own, and the bridge tracks beats from the audio.
 
 Python 3.7 compatible (Live 11 and 12.0 embed Python 3.7.3).
 """
@@ -25,6 +29,11 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 from .audio_header import sample_rate_of
 
 REPITCH = 3  # Live.Clip.WarpMode.repitch
+# What the bridge accepts between neighbouring beats of a grid, and how many beats (docs/protocol.md,
+# "The session's grid"; bridge/engine/grid.py): a warp grid outside these is not sent.
+MIN_GRID_BPM, MAX_GRID_BPM = 20.0, 400.0
+MAX_GRID_BEATS = 100000
+TRACKED = "tracked"  # the clip-name word that asks for beats tracked from the audio: [p2p 7 tracked]
 
 
 class Loop(NamedTuple):
@@ -197,6 +206,38 @@ def placed_notes(region: Region, clip: Any, document: Dict[str, Any]) -> List[Tu
     return result
 
 
+def warp_beats(clip: Any, region: Region) -> List[float]:
+    """The warped clip's beat grid in source seconds: every whole clip beat (Live's beats are quarter
+    notes) from one before the converted range to one after it, through ``beat_to_sample_time``.
+
+    The bridge puts notes on these beats and halfway between two of them (in time); the placement
+    maps each note back through ``sample_to_beat_time``. A half-beat is therefore exact wherever
+    the warp map keeps one tempo across the beat; a warp marker *inside* a beat (off the beat grid)
+    moves that beat's half-beat by a little (0.0125 beat for 120 → 130 BPM at .3 of a beat).
+    Raises ValueError when the grid cannot be sent (the bridge would refuse it), with why.
+    """
+    if not region.warped:
+        raise ValueError("the clip is not warped")
+    first = int(math.floor(region.origin + 1e-9)) - 1
+    last = int(math.ceil(region.origin + region.length_beats - 1e-9)) + 1
+    if last - first + 1 > MAX_GRID_BEATS:
+        raise ValueError("the clip has more than %d beats" % MAX_GRID_BEATS)
+    rate = clip_sample_rate(clip)
+    times = [float(clip.beat_to_sample_time(float(beat))) / rate for beat in range(first, last + 1)]
+    for i in range(1, len(times)):
+        step = times[i] - times[i - 1]
+        bpm = 60.0 / step if step > 0 else 0.0
+        if not (math.isfinite(bpm) and MIN_GRID_BPM <= bpm <= MAX_GRID_BPM):
+            raise ValueError("its beats run at %.0f BPM of the audio in places (the bridge takes %g–%g)"
+                             % (bpm, MIN_GRID_BPM, MAX_GRID_BPM))
+    return times
+
+
+def same_beats(a: Sequence[float], b: Sequence[float]) -> bool:
+    """Whether two warp grids are the same (the clip's warp markers did not move in between)."""
+    return len(a) == len(b) and all(abs(x - y) <= 1e-7 for x, y in zip(a, b))
+
+
 def clip_state(clip: Any) -> Tuple[Any, ...]:
     """What the placement depends on; compared when the result arrives to catch an edited clip."""
     return (bool(clip.warping), int(clip.warp_mode), float(clip.start_marker), float(clip.end_marker),
@@ -204,14 +245,8 @@ def clip_state(clip: Any) -> Tuple[Any, ...]:
             float(clip.pitch_fine), str(clip.file_path))
 
 
-def composer_from_name(name: str, composers: Optional[Sequence[str]] = None) -> Optional[str]:
-    """The clip-name command: ``[p2p]`` (default style) or ``[p2p 7]`` / ``[p2p composer7]``.
-
-    Returns None without a command, "" for the default style, else the composer name. Raises
-    ValueError (with a message) for a command that names no style the bridge has: ``composers`` is
-    what the bridge answered, or None before it answered (any number is accepted then, and the
-    bridge itself answers ``unknown_composer``).
-    """
+def _command_words(name: str) -> Optional[List[str]]:
+    """The words inside the clip name's ``[p2p …]`` (lower case), or None without a command."""
     lowered = name.lower()
     start = lowered.find("[p2p")
     if start < 0:
@@ -219,7 +254,22 @@ def composer_from_name(name: str, composers: Optional[Sequence[str]] = None) -> 
     end = lowered.find("]", start)
     if end < 0:
         return None
-    inner = lowered[start + 4:end].strip()
+    return lowered[start + 4:end].split()
+
+
+def composer_from_name(name: str, composers: Optional[Sequence[str]] = None) -> Optional[str]:
+    """The clip-name command: ``[p2p]`` (default style) or ``[p2p 7]`` / ``[p2p composer7]``, each
+    optionally with ``tracked`` (see ``tracked_from_name``).
+
+    Returns None without a command, "" for the default style, else the composer name. Raises
+    ValueError (with a message) for a command that names no style the bridge has: ``composers`` is
+    what the bridge answered, or None before it answered (any number is accepted then, and the
+    bridge itself answers ``unknown_composer``).
+    """
+    words = _command_words(name)
+    if words is None:
+        return None
+    inner = " ".join(w for w in words if w != TRACKED)
     if not inner:
         return ""
     digits = inner.replace("composer", "").strip()
@@ -229,6 +279,13 @@ def composer_from_name(name: str, composers: Optional[Sequence[str]] = None) -> 
     if composers is not None and composer not in composers:
         raise ValueError("the bridge has no %s (it has %s)" % (composer, describe_composers(composers)))
     return composer
+
+
+def tracked_from_name(name: str) -> bool:
+    """Whether the clip-name command asks for beats tracked from the audio (``[p2p tracked]``,
+    ``[p2p 7 tracked]``) instead of a warped clip's own beat grid."""
+    words = _command_words(name)
+    return words is not None and TRACKED in words
 
 
 def describe_composers(composers: Sequence[str]) -> str:

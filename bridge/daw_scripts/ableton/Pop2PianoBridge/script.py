@@ -6,6 +6,9 @@ waits on it. Live must never see an exception from here: every entry point catch
 
 Triggers: rename an audio clip to include ``[p2p]`` or ``[p2p 7]`` (composer 7), or send
 ``/pop2piano/live/convert_selected [composer]`` to the listen port (9311 unless the config moves it).
+Either may add ``tracked``: beats tracked from the audio even for a warped clip, whose own beat grid
+(its warp map) is used otherwise: written to a temp file for the bridge (``beats_file``), removed
+when the job ends, however it ends.
 
 Runs on the Python each Live embeds: 3.7 (Live 11, 12.0) and 3.11 (12.1+).
 """
@@ -16,6 +19,7 @@ import json
 import logging
 import os
 import socket
+import tempfile
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -25,6 +29,7 @@ from . import osc
 from .config import BridgeConfig, load_config, parse_config
 from .launcher import Launcher
 from .placement import (
+    TRACKED,
     Region,
     clip_state,
     composer_from_name,
@@ -32,7 +37,10 @@ from .placement import (
     liveobj_valid,
     placed_notes,
     region_for,
+    same_beats,
     strip_command,
+    tracked_from_name,
+    warp_beats,
 )
 
 NO_ANSWER_S = 3.0
@@ -42,6 +50,12 @@ NOT_RUNNING = ("the bridge is not running: start it with `pop2piano-bridge serve
 MODEL_UNAVAILABLE = "the bridge has no model: %s"
 TRACK_LIMIT = ("Live's track limit is reached (Live Lite/Intro): delete a track, "
                "then convert again")
+ON_WARP_GRID = "on the clip's warp grid"
+TRACKED_BEATS = "with beats tracked from the audio"
+OLD_BRIDGE = ("the running bridge is older than this script and cannot take the clip's warp grid: quit "
+              "that `pop2piano-bridge serve` (Live then starts the installed one), or convert with [p2p tracked]")
+BEATS_PREFIX = "pop2piano-live-"
+BEATS_SUFFIX = ".beats.json"
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +64,8 @@ class Pending:
     """A conversion the bridge is working on, and where its MIDI clip will go."""
 
     def __init__(self, clip: Live.Clip.Clip, track: Live.Track.Track, region: Region, composer: str,
-                 name: str, scene: Optional[int], position: float, span: float, note: str) -> None:
+                 name: str, scene: Optional[int], position: float, span: float, note: str,
+                 beats: Optional[List[float]] = None, beats_file: str = "") -> None:
         self.clip = clip
         self.track = track
         self.region = region
@@ -60,6 +75,8 @@ class Pending:
         self.position = position  # Arrangement position in beats
         self.span = span  # the audio clip's length in the Arrangement, beats
         self.note = note  # what the producer should know about the placement ("" if nothing)
+        self.beats = beats  # the warp grid sent (source seconds), or None: the bridge tracks beats
+        self.beats_file = beats_file  # the file holding it ("" when none); removed by discard()
         self.state = clip_state(clip)
         self.sent = time.monotonic()
         self.accepted = False
@@ -69,9 +86,19 @@ class Pending:
     def args(self, job_id: str, listen_port: int, tempo: float) -> List[osc.Arg]:
         region = self.region
         chosen: List[osc.Arg] = ["composer", self.composer] if self.composer else []
+        grid: List[osc.Arg] = ["beats_file", self.beats_file] if self.beats_file else []
         return [job_id, region.path, *chosen, "start", region.start, "duration",
                 region.duration, "playrate", region.playrate, "tempo", float(tempo), "output", "file",
-                "reply_port", listen_port]
+                *grid, "reply_port", listen_port]
+
+    def discard(self) -> None:
+        """The job ended (or was given up): remove the beats file it was sent with."""
+        path, self.beats_file = self.beats_file, ""
+        if path:
+            try:
+                os.remove(path)
+            except OSError:
+                pass  # already gone (a temp cleaner), or cannot be removed: nothing Live must see
 
 
 class Pop2PianoBridge:
@@ -106,6 +133,8 @@ class Pop2PianoBridge:
         except Exception:
             pass
         self._sock = None
+        for job_id in list(self._jobs):  # replies can no longer arrive: their beats files go now
+            self._forget(job_id)
 
     def update_display(self) -> None:
         try:
@@ -168,8 +197,11 @@ class Pop2PianoBridge:
         song: Live.Song.Song = self._c.song()
         return song
 
-    def convert_selected(self, composer: str = "") -> Optional[str]:
-        """Convert the clip shown in Detail View; returns the job id, or None with a message shown."""
+    def convert_selected(self, composer: str = "", tracked: bool = False) -> Optional[str]:
+        """Convert the clip shown in Detail View; returns the job id, or None with a message shown.
+
+        A warped clip is converted on its own beat grid unless ``tracked``; an unwarped one always
+        with beats tracked from the audio."""
         song = self.song()
         clip = song.view.detail_clip
         if clip is None or not liveobj_valid(clip) or not clip.is_audio_clip:
@@ -187,13 +219,35 @@ class Pop2PianoBridge:
             return None
         track, scene, position, span = self._home_of(clip)
         name = strip_command(clip.name) or "Audio"
-        pending = Pending(clip, track, region, composer, name, scene, position, span, note)
+        beats, beats_file, why_not = (None, "", "") if tracked or not region.warped else self._warp_grid(clip, region)
+        pending = Pending(clip, track, region, composer, name, scene, position, span, note, beats, beats_file)
         job_id = self._submit(pending)
         if self.model_problem:
             self._message(MODEL_UNAVAILABLE % self.model_problem)
         else:
-            self._message("converting %s (%s)…" % (name, composer or "the default style"))
+            self._message("converting %s (%s) %s%s…" % (
+                name, composer or "the default style", ON_WARP_GRID if beats_file else TRACKED_BEATS,
+                " (the clip's warp grid cannot be used: %s)" % why_not if why_not else ""))
         return job_id
+
+    @staticmethod
+    def _warp_grid(clip: Live.Clip.Clip, region: Region) -> Tuple[Optional[List[float]], str, str]:
+        """(the warped clip's beats, the file they were written to, why not when there is none)."""
+        try:
+            beats = warp_beats(clip, region)
+        except (ValueError, RuntimeError, ArithmeticError) as exc:  # RuntimeError: Live's own
+            return None, "", str(exc)
+        try:
+            fd, path = tempfile.mkstemp(prefix=BEATS_PREFIX, suffix=BEATS_SUFFIX)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    json.dump(beats, handle)
+            except BaseException:
+                os.remove(path)
+                raise
+        except OSError as exc:
+            return None, "", "cannot write the temp file (%s)" % exc
+        return beats, os.path.abspath(path), ""
 
     def _submit(self, pending: Pending) -> str:
         self._counter += 1
@@ -202,6 +256,13 @@ class Pop2PianoBridge:
         pending.sent = time.monotonic()
         self._send("/pop2piano/convert", pending.args(job_id, self.listen_port, pending.region.tempo))
         return job_id
+
+    def _forget(self, job_id: str) -> Optional[Pending]:
+        """The job is over for this script (ended, given up, or the script unloads)."""
+        pending = self._jobs.pop(job_id, None)
+        if pending is not None:
+            pending.discard()
+        return pending
 
     def _poll_clip_command(self) -> None:
         clip = self.song().view.detail_clip
@@ -217,7 +278,7 @@ class Pop2PianoBridge:
         if composer is None:
             return
         clip.name = strip_command(name)
-        self.convert_selected(composer)
+        self.convert_selected(composer, tracked_from_name(name))
 
     @staticmethod
     def _tempo_automated(song: Live.Song.Song) -> bool:
@@ -261,8 +322,10 @@ class Pop2PianoBridge:
 
     def _handle(self, address: str, args: List[osc.Arg]) -> None:
         if address == "/pop2piano/live/convert_selected":
-            composer = str(args[0]) if args and isinstance(args[0], str) else ""
-            self.convert_selected(composer)
+            words = [str(a) for a in args if isinstance(a, str)]
+            tracked = TRACKED in words
+            chosen = [w for w in words if w != TRACKED]
+            self.convert_selected(chosen[0] if chosen else "", tracked)
             return
         if address == "/pop2piano/pong":
             self._bridge_answered()
@@ -285,19 +348,21 @@ class Pop2PianoBridge:
         elif address == "/pop2piano/progress" and len(args) >= 3:
             self._message("%s %d%% %s" % (pending.name, int(float(args[1]) * 100), args[2]))
         elif address == "/pop2piano/done" and len(args) >= 4:
-            del self._jobs[job_id]
+            self._forget(job_id)
             self._finish(pending, str(args[2]))
         elif address == "/pop2piano/error" and len(args) >= 3:
-            del self._jobs[job_id]
+            self._forget(job_id)
             self._job_error(pending, str(args[1]), str(args[3]) if len(args) >= 4 else str(args[2]))
         elif address == "/pop2piano/cancelled":
-            del self._jobs[job_id]
+            self._forget(job_id)
             self._message("%s cancelled" % pending.name)
 
     def _job_error(self, pending: Pending, code: str, text: str) -> None:
         if code == "model_unavailable":
             self.model_problem = text
             self._message("%s: %s" % (pending.name, MODEL_UNAVAILABLE % text))
+        elif code == "bad_request" and "unknown option 'beats_file'" in text:
+            self._message("%s: %s" % (pending.name, OLD_BRIDGE))
         elif code == "unknown_composer":
             styles = describe_composers(self.composers) if self.composers else "see `pop2piano-bridge doctor`"
             self._message("%s: the bridge has no %s (%s)" % (pending.name, pending.composer, styles))
@@ -310,7 +375,7 @@ class Pop2PianoBridge:
             if pending.accepted or pending.waiting or now - pending.sent <= NO_ANSWER_S:
                 continue
             if pending.retried:
-                del self._jobs[job_id]
+                self._forget(job_id)
                 self._message(NOT_RUNNING)
                 continue
             if self.launcher.starting:
@@ -318,13 +383,13 @@ class Pop2PianoBridge:
                 continue
             reason = self.launcher.why_not()
             if reason:
-                del self._jobs[job_id]
+                self._forget(job_id)
                 self._message("%s (%s)" % (NOT_RUNNING, reason))
                 continue
             try:
                 self.launcher.start()
             except (OSError, ValueError) as exc:
-                del self._jobs[job_id]
+                self._forget(job_id)
                 self._message("the bridge command could not be started (%s: %s); run `pop2piano-bridge "
                               "install ableton`" % (" ".join(self.config.command), exc))
                 continue
@@ -340,7 +405,7 @@ class Pop2PianoBridge:
         if failure:
             for job_id, pending in list(self._jobs.items()):
                 if pending.waiting:
-                    del self._jobs[job_id]
+                    self._forget(job_id)
             self._message(failure)
             return
         if launcher.ping_due():
@@ -372,7 +437,7 @@ class Pop2PianoBridge:
         if not liveobj_valid(clip):
             self._message("%s was deleted while converting; the piano part was not placed" % pending.name)
             return
-        if clip_state(clip) != pending.state:
+        if clip_state(clip) != pending.state or not self._same_grid(pending):
             self._message("%s was changed while converting (warp, markers, loop or pitch); convert it again"
                           % pending.name)
             return
@@ -399,6 +464,17 @@ class Pop2PianoBridge:
         if pending.region.transpose:
             extra.append("transposed %+d to the clip's pitch" % pending.region.transpose)
         self._message("%d notes on '%s'%s" % (len(notes), label, "; " + "; ".join(extra) if extra else ""))
+
+    @staticmethod
+    def _same_grid(pending: Pending) -> bool:
+        """Whether a warped clip still has the beat grid it was converted on (no warp marker moved:
+        the notes come back through the clip's current warp map)."""
+        if pending.beats is None:
+            return True
+        try:
+            return same_beats(warp_beats(pending.clip, pending.region), pending.beats)
+        except (ValueError, RuntimeError, ArithmeticError):
+            return False
 
     def _new_track(self, pending: Pending) -> Live.Track.Track:
         song = self.song()

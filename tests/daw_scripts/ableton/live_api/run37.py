@@ -2,7 +2,8 @@
 Python 3.7 in the tests: the one Live 11 and 12.0 embed), against a scripted bridge.
 
 Usage: python3.7 run37.py <wav> <work folder> <comma-separated Live versions>
-Prints one JSON line: {"python": ..., "placed": {"<version>/<session|arrangement>": notes}}.
+Prints one JSON line: {"python": ..., "placed": {"<version>/<session|arrangement>": notes},
+"beats_files": {"<version>/<where>": [sent and readable, removed after the job]}}.
 Only the stdlib, the fake host and the script: Live's Python has no third-party packages.
 """
 
@@ -39,7 +40,7 @@ def receive(sock, script, address, timeout=5.0):
     raise SystemExit("no %s arrived" % address)
 
 
-def convert_once(version, where, wav, folder, notes_path):
+def convert_once(version, where, wav, folder, notes_path, beats_files):
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
     sock.settimeout(0.02)
@@ -51,12 +52,16 @@ def convert_once(version, where, wav, folder, notes_path):
     try:
         clip.name = "Vocal [p2p 3]"
         args, source = receive(sock, script, "/pop2piano/convert")
+        beats_path = args[args.index("beats_file") + 1] if "beats_file" in args else ""
+        with open(beats_path, encoding="utf-8") as handle:  # the warp grid: a JSON array of seconds
+            readable = len(json.load(handle)) > 2
         sock.sendto(osc.encode("/pop2piano/accepted", [args[0]]), source)
         sock.sendto(osc.encode("/pop2piano/done", [args[0], "/x.mid", notes_path, 2]), source)
         deadline = time.monotonic() + 5
         while len(song.tracks) < 3 and time.monotonic() < deadline:
             script.update_display()
             time.sleep(0.01)
+        beats_files["%s/%s" % (version, where)] = [readable, not os.path.exists(beats_path)]
         track = song.tracks[1]
         piano = track.arrangement_clips[0] if where == "arrangement" else track.clip_slots[2].clip
         return len(piano.fake_notes)
@@ -71,11 +76,11 @@ def main():
     with open(notes_path, "w") as handle:
         json.dump({"notes": [{"pitch": 60, "start": 0.0, "end": 1.0, "velocity": 90},
                              {"pitch": 67, "start": 1.0, "end": 2.0, "velocity": 80}]}, handle)
-    placed = {}
+    placed, beats_files = {}, {}
     for version in wanted:
         for where in ("session", "arrangement"):
-            placed["%s/%s" % (version, where)] = convert_once(version, where, wav, folder, notes_path)
-    print(json.dumps({"python": "%d.%d.%d" % sys.version_info[:3], "placed": placed}))
+            placed["%s/%s" % (version, where)] = convert_once(version, where, wav, folder, notes_path, beats_files)
+    print(json.dumps({"python": "%d.%d.%d" % sys.version_info[:3], "placed": placed, "beats_files": beats_files}))
 
 
 if __name__ == "__main__":
