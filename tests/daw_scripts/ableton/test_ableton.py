@@ -548,7 +548,8 @@ PYTHON37 = _python37()
 @pytest.mark.skipif(PYTHON37 is None, reason="no python3.7 found (set PYTHON37 to one)")
 def test_script_compiles_imports_and_converts_under_real_python_3_7(tmp_path):
     """The script and the fake host under a real Python 3.7: every Live version that embeds 3.7,
-    Session and Arrangement, against a scripted bridge written with the script's own OSC codec."""
+    Session and Arrangement, one conversion and one audition of two styles each, against a scripted
+    bridge written with the script's own OSC codec."""
     wav = _write(tmp_path / "song.wav", 44100, "WAV", "PCM_16")
     result = subprocess.run([PYTHON37, "-W", "error::SyntaxWarning", os.path.join(ROOT, "tests", "daw_scripts", "ableton", "live_api", "run37.py"),
                              wav, str(tmp_path), ",".join(LIVE37)],
@@ -559,6 +560,8 @@ def test_script_compiles_imports_and_converts_under_real_python_3_7(tmp_path):
     assert sorted(report["placed"]) == sorted("%s/%s" % (v, w) for v in LIVE37 for w in ("session", "arrangement"))
     assert all(count > 0 for count in report["placed"].values())
     assert report["beats_files"] == {key: [True, True] for key in report["placed"]}  # warp grid sent, file removed
+    assert report["auditions"] == {key: ["composer3,composer7", [["composer3", 2], ["composer7", 2]]]
+                                   for key in report["placed"]}
 
 
 # -- the script on a fake host against a scripted bridge --------------------------------
