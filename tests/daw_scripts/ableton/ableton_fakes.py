@@ -12,7 +12,10 @@ Behaviour that the dumps do not show is taken from, and cited to:
 - the Max for Live LOM reference (docs.cycling74.com/apiref/lom/clip);
 - Ableton's own MIDI Remote Scripts (decompiled, gluon/AbletonLive12_MIDIRemoteScripts):
   ``ableton/v2/base/live_api_utils.py`` (a deleted object is a "lost weakref" that compares equal
-  to None), ``Push/actions.py`` (``except Live.Base.LimitationError`` around ``create_midi_track``);
+  to None), ``Push/actions.py`` (``except Live.Base.LimitationError`` around ``create_midi_track``),
+  ``Blackstar_Live_Logic/track_util.py`` (``song.create_scene(-1)`` then ``track.clip_slots[-1]``, in a
+  ``try … except Live.Base.LimitationError``);
+- the Max for Live LOM reference for take lanes (docs.cycling74.com/apiref/lom/takelane);
 - ableton-live-stubs (PyPI) for enum values (``WarpMode``, ``AutomationState``).
 Where no source says what Live does, the comment says "assumed" and the docs list it as unverified.
 
