@@ -1024,6 +1024,35 @@ def test_an_audition_places_each_style_as_its_reply_arrives(bridge, tmp_path, be
         script.disconnect()
 
 
+@pytest.mark.parametrize("layout", ["session", "take-lanes", "tracks"])
+def test_an_audition_loops_and_transposes_each_style_as_one_conversion_would(bridge, tmp_path, layout):
+    """A looped, transposed audio clip: every style's clip gets the loop brace, the transposition and
+    the Arrangement length a single conversion gives (one pass before 12.1.10, said once)."""
+    version, arrangement = LAYOUTS[layout]
+    song, clip = fakes.build_host(version, str(tmp_path / "a.wav"), looped=True, arrangement=arrangement,
+                                  pitch_coarse=-5)
+    c_instance, script = _script(song, tmp_path, bridge.port)
+    try:
+        args, source = _start_audition(script, bridge, clip, "[p2p 3,7]")
+        for i, composer in enumerate(AUDITION[:2]):
+            _style_done(bridge, source, args[0], tmp_path, i, composer)
+        bridge.answer(source, "/pop2piano/done", args[0], "", "", 2)
+        _run_until(script, lambda: not script._jobs, timeout=3)
+        clips = _style_clips(song, layout)
+        assert [c.name for c in clips] == ["composer3", "composer7"]
+        for i, piano in enumerate(clips):
+            assert piano.looping and (piano.start_marker, piano.loop_start, piano.loop_end) == (2.0, 0.0, 8.0)
+            assert sorted(n.pitch for n in piano.fake_notes) == [55 + i, 67 + i]
+        final = c_instance.messages[-1]
+        assert "transposed -5 to the clip's pitch" in final
+        if layout == "take-lanes":  # the audio's whole span, as create_midi_clip gives a single conversion
+            assert all(c.end_time - c.start_time == pytest.approx(clip.end_time - clip.start_time) for c in clips)
+        elif layout == "tracks":
+            assert final.count("drag its right edge") == 1
+    finally:
+        script.disconnect()
+
+
 def test_an_audition_of_every_style_and_its_triggers(bridge, tmp_path):
     """[p2p all] and the OSC trigger's forms; a list is checked against the bridge's styles. Fails
     before auditions (refused as naming no style / sent as one unknown style)."""

@@ -87,7 +87,7 @@ class Audition:
         self.placed: List[str] = []  # the styles whose clip is in the set
         self.track: Optional[Live.Track.Track] = None  # the audition track (Session; take lanes)
         self.tracks: List[Live.Track.Track] = []  # a track per style (Arrangement without take lanes)
-        self.where: List[str] = []  # where each placed style went ("slot 3", "take lane 2", a track name)
+        self.where: List[str] = []  # where each placed style went ("scene 3", "take lane 2", a track)
         self.stopped = ""  # why placing stopped ("" while it goes on)
         self.notes: List[str] = []  # what the producer should know about the placement (each once)
 
@@ -277,8 +277,10 @@ class Pop2PianoBridge:
         if self.model_problem:
             self._message(MODEL_UNAVAILABLE % self.model_problem)
         elif styles is not None:
-            asked = ("every style (%d)" % len(styles) if composer == ALL_STYLES and styles else "every style"
-                     if composer == ALL_STYLES else "%d styles (%s)" % (len(styles), ", ".join(styles)))
+            if composer != ALL_STYLES:
+                asked = "%d styles (%s)" % (len(styles), ", ".join(styles))
+            else:  # the bridge's styles, when it has named them
+                asked = "every style (%d)" % len(styles) if styles else "every style"
             self._message("auditioning %s in %s %s…" % (name, asked, grid))
         else:
             self._message("converting %s (%s) %s…" % (name, composer or "the default style", grid))
