@@ -12,7 +12,10 @@ Behaviour that the dumps do not show is taken from, and cited to:
 - the Max for Live LOM reference (docs.cycling74.com/apiref/lom/clip);
 - Ableton's own MIDI Remote Scripts (decompiled, gluon/AbletonLive12_MIDIRemoteScripts):
   ``ableton/v2/base/live_api_utils.py`` (a deleted object is a "lost weakref" that compares equal
-  to None), ``Push/actions.py`` (``except Live.Base.LimitationError`` around ``create_midi_track``);
+  to None), ``Push/actions.py`` (``except Live.Base.LimitationError`` around ``create_midi_track``),
+  ``Blackstar_Live_Logic/track_util.py`` (``song.create_scene(-1)`` then ``track.clip_slots[-1]``, in a
+  ``try … except Live.Base.LimitationError``);
+- the Max for Live LOM reference for take lanes (docs.cycling74.com/apiref/lom/takelane);
 - ableton-live-stubs (PyPI) for enum values (``WarpMode``, ``AutomationState``).
 Where no source says what Live does, the comment says "assumed" and the docs list it as unverified.
 
@@ -270,7 +273,13 @@ class Clip(LiveObject):
 
     @property
     def is_arrangement_clip(self) -> bool:
-        return isinstance(self._parent, Track)
+        # dump 12.2.0 (is_take_lane_clip): "A Take Lane Clip is also always an Arrangement Clip."
+        return isinstance(self._parent, (Track, TakeLane))
+
+    @property
+    def is_take_lane_clip(self) -> bool:
+        """dumps: 12.2.0+, "return true if this Clip is a Take Lane Clip." """
+        return isinstance(self._parent, TakeLane)
 
     @property
     def name(self) -> str:
@@ -524,6 +533,8 @@ class Track(LiveObject):
         self._slots = tuple(ClipSlot(version, self) for _ in range(scenes))
         self._arrangement = []  # type: List[Clip]
         self._mixer = MixerDevice(version)
+        self._mute = False
+        self._lanes = []  # type: List[TakeLane]
 
     @property
     def canonical_parent(self) -> "Song":
@@ -556,6 +567,29 @@ class Track(LiveObject):
     @property
     def mixer_device(self) -> MixerDevice:
         return self._mixer
+
+    @property
+    def mute(self) -> bool:
+        # dump: "Mute/unmute the track." (the Track Activator switched off)
+        return self._mute
+
+    @mute.setter
+    def mute(self, value: bool) -> None:
+        self._mute = bool(value)
+
+    @property
+    def take_lanes(self) -> Tuple["TakeLane", ...]:
+        # dumps: 12.2.0+, "returns the take lanes."
+        return tuple(lane for lane in self._lanes if not lane._deleted)
+
+    def create_take_lane(self) -> "TakeLane":
+        """dumps: 12.2.0+, "Create a new TakeLane for this track." The signature says ``-> LomObject``
+        (C++ ``TWeakPtr<TPyHandleBase>``), ableton-live-stubs say ``-> TakeLane`` (a LomObject
+        subclass): the fake returns the TakeLane. Assumed: the new lane goes after the existing
+        ones in ``take_lanes`` and is named like Live's UI names takes ("Take N")."""
+        lane = TakeLane(self._version, self, "Take %d" % (len(self._lanes) + 1))
+        self._lanes.append(lane)
+        return lane
 
     def create_midi_clip(self, start_time: float, length: float) -> Optional[Clip]:
         """dumps: exists from 12.1.10 (absent in 12.1.0); ``-> None`` in 12.1.10, ``-> Clip`` from
@@ -597,6 +631,82 @@ class Track(LiveObject):
         return clip
 
 
+class TakeLane(LiveObject):
+    """``Live.TakeLane.TakeLane`` (dumps: 12.2.0+): "This class represents a take lane in Live." The
+    Max for Live LOM reference: take lanes are the Arrangement's comping lanes of a track."""
+
+    LIVE_CLASS = "Live.TakeLane.TakeLane"
+
+    def __init__(self, version: LiveVersion, track: Track, name: str) -> None:
+        super().__init__(version)
+        self._track = track
+        self._name = name
+        self._clips = []  # type: List[Clip]
+
+    @property
+    def canonical_parent(self) -> Track:
+        # "Get the canonical parent of the take lane."
+        return self._track
+
+    @property
+    def name(self) -> str:
+        # "Read/write access to the name of the TakeLane, as visible in the take lane header."
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._name = str(value)
+
+    @property
+    def arrangement_clips(self) -> Tuple[Clip, ...]:
+        # "Read-only access to the arrangement clips in the take lane."
+        return tuple(c for c in self._clips if not c._deleted)
+
+    def create_midi_clip(self, start_time: float, length: float) -> Optional[Clip]:
+        """dumps 12.2.0+: ``-> Clip``; "Creates an empty MIDI clip and inserts it into the arrangement
+        at the specified time. Throws an error when called on a non-MIDI track or a frozen track,
+        when the specified time is outside the [0., 1576800.] range, or when the track is currently
+        being recorded into." Loop state of the new clip: assumed off (as Track.create_midi_clip's).
+        Assumed: a take lane's clip is not among the track's own ``arrangement_clips`` (the main lane)."""
+        if not self._track._midi:
+            raise RuntimeError("not a MIDI track")
+        if not 0.0 <= start_time <= 1576800.0:
+            raise RuntimeError("time out of range")
+        clip = Clip(self._version, self, audio=False, start_marker=0.0, end_marker=length,
+                    start_time=start_time, arrangement_length=length)
+        self._clips.append(clip)
+        return clip if self._version.returns(self.LIVE_CLASS, "create_midi_clip") == "Clip" else None
+
+
+class Scene(LiveObject):
+    """``Live.Scene.Scene``: a row of the Session; a scene covers one clip slot of every track
+    (dump: clip_slots "return a list of clipslots ... that this scene covers")."""
+
+    LIVE_CLASS = "Live.Scene.Scene"
+
+    def __init__(self, version: LiveVersion, song: "Song") -> None:
+        super().__init__(version)
+        self._song = song
+        self._name = ""
+
+    @property
+    def canonical_parent(self) -> "Song":
+        return self._song
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._name = str(value)
+
+    @property
+    def clip_slots(self) -> Tuple[ClipSlot, ...]:
+        index = self._song._scenes.index(self)
+        return tuple(track.clip_slots[index] for track in self._song.tracks)
+
+
 class SongView(LiveObject):
     LIVE_CLASS = "Live.Song.Song.View"
 
@@ -614,17 +724,19 @@ class SongView(LiveObject):
 
 
 class Song(LiveObject):
-    """``Live.Song.Song``. ``track_limit`` models Live Lite (8 tracks) / Intro (16 tracks)."""
+    """``Live.Song.Song``. ``track_limit`` models Live Lite (8 tracks) / Intro (16 tracks);
+    ``scene_limit`` a scene limit of those editions (the number is not modelled on a real one)."""
 
     LIVE_CLASS = "Live.Song.Song"
 
     def __init__(self, version: LiveVersion, tempo: float = 120.0, scenes: int = 4,
                  tempo_map: Optional[Sequence[Tuple[float, float]]] = None,
-                 track_limit: Optional[int] = None) -> None:
+                 track_limit: Optional[int] = None, scene_limit: Optional[int] = None) -> None:
         super().__init__(version)
         self._tempo_map = TempoMap(tempo_map or [(0.0, tempo)])
         self._playhead = 0.0
-        self._scenes = scenes
+        self._scenes = [Scene(version, self) for _ in range(scenes)]  # type: List[Scene]
+        self._scene_limit = scene_limit
         self._tracks = []  # type: List[Track]
         self._view = SongView(version)
         self._track_limit = track_limit
@@ -659,6 +771,32 @@ class Song(LiveObject):
         return self._view
 
     @property
+    def scenes(self) -> Tuple[Scene, ...]:
+        # "Const access to a list of all Scenes in the Live Song."
+        return tuple(self._scenes)
+
+    def create_scene(self, index: int) -> Scene:
+        """dump (every version, ``-> Scene``): "Create a new scene at the given index. If the index is
+        -1, the new scene is added at the end. If the index is invalid or the new scene would exceed
+        the limitations, a limitation error is raised." Every track gets an empty clip slot at that
+        index (a scene covers a slot of every track; Ableton's Blackstar_Live_Logic/track_util.py reads
+        ``track.clip_slots[-1]`` right after ``create_scene(-1)``)."""
+        count = len(self._scenes)
+        if index == -1:
+            index = count
+        if not 0 <= index <= count:
+            raise LimitationError("invalid index")
+        if self._scene_limit is not None and count >= self._scene_limit:
+            raise LimitationError("scene limit reached")
+        scene = Scene(self._version, self)
+        self._scenes.insert(index, scene)
+        for track in self._tracks:
+            slots = list(track._slots)
+            slots.insert(index, ClipSlot(self._version, track))
+            track._slots = tuple(slots)
+        return scene
+
+    @property
     def master_track(self) -> Track:
         return self._master
 
@@ -673,7 +811,7 @@ class Song(LiveObject):
             raise LimitationError("invalid index")
         if self._track_limit is not None and len(tracks) >= self._track_limit:
             raise LimitationError("track limit reached")
-        track = Track(self._version, self, "MIDI", midi=True, scenes=self._scenes)
+        track = Track(self._version, self, "MIDI", midi=True, scenes=len(self._scenes))
         self._tracks.insert(self._tracks.index(tracks[index]) if index < len(tracks) else len(self._tracks), track)
         return track
 
@@ -686,7 +824,7 @@ class Song(LiveObject):
 
     # -- test set-up ---------------------------------------------------------------------
     def fake_add_track(self, name: str, midi: bool = False) -> Track:
-        track = Track(self._version, self, name, midi=midi, scenes=self._scenes)
+        track = Track(self._version, self, name, midi=midi, scenes=len(self._scenes))
         self._tracks.append(track)
         return track
 
@@ -727,13 +865,14 @@ STANDARD_WARP = ((0.0, 0.0), (6.0 * SR, 12.0), (12.0 * SR, 22.0))
 def build_host(version: str, song_path: str, arrangement: bool = False, warped: bool = True,
                looped: bool = False, tempo: float = 100.0,
                tempo_map: Optional[Sequence[Tuple[float, float]]] = None,
-               track_limit: Optional[int] = None, pitch_coarse: int = 0, pitch_fine: float = 0.0,
+               track_limit: Optional[int] = None, scene_limit: Optional[int] = None,
+               pitch_coarse: int = 0, pitch_fine: float = 0.0,
                warp_mode: int = 4, file_rate: float = SR,
                warp: Sequence[Tuple[float, float]] = STANDARD_WARP) -> Tuple[Song, Clip]:
     """A song with tracks "Vocals" (audio, the clip) and "Drums": the clip is in Session slot 2 or
     in the Arrangement at beat 32, and is the Detail View clip. Warped: beats 2 - 18 of the warp
     markers ``warp`` (looped: start marker 4, loop 2 - 10). Unwarped: seconds 1 - 9."""
-    song = Song(live(version), tempo=tempo, tempo_map=tempo_map, track_limit=track_limit)
+    song = Song(live(version), tempo=tempo, tempo_map=tempo_map, track_limit=track_limit, scene_limit=scene_limit)
     audio = song.fake_add_track("Vocals")
     song.fake_add_track("Drums")
     parent = audio if arrangement else audio.clip_slots[2]  # type: Any

@@ -36,6 +36,8 @@ from Pop2PianoBridge.audio_header import rate_from_header, sample_rate_of  # noq
 from Pop2PianoBridge.config import load_config, parse_config  # noqa: E402
 from Pop2PianoBridge.launcher import bridge_argv, detached_options  # noqa: E402
 from Pop2PianoBridge.placement import (  # noqa: E402
+    audition_styles,
+    choose_styles,
     clip_sample_rate,
     composer_from_name,
     placed_notes,
@@ -114,12 +116,33 @@ def test_table_has_the_api_changes_the_script_handles():
     assert LIVE37 == ["11.0.0", "11.0.5", "11.3.20", "11.3.25", "12.0.0", "12.0.5"]
 
 
+def test_table_has_what_auditions_rely_on():
+    """Auditions (docs/ableton.md): take lanes from 12.2.0 only; scenes can be added and tracks
+    switched off in every version; no version lets a script make a group track."""
+    every = table_versions()
+    lanes = [v for v in every if live(v).has("Live.Track.Track", "create_take_lane")]
+    assert lanes == [v for v in every if versions.key(v) >= (12, 2, 0)] and lanes[0] == "12.2.0"
+    assert [v for v in MATRIX if live(v).has("Live.Track.Track", "take_lanes")] == ["12.2.0", "12.3.5"]
+    assert live("12.2.0").returns("Live.Track.Track", "create_take_lane") == "LomObject"  # not TakeLane
+    assert all(live(v).returns("Live.TakeLane.TakeLane", "create_midi_clip") == "Clip" for v in lanes)
+    assert all(live(v).has("Live.TakeLane.TakeLane", "name") for v in lanes)
+    assert all(live(v).has("Live.Song.Song", "create_scene") and live(v).returns("Live.Song.Song", "create_scene")
+               == "Scene" for v in every)
+    assert all(live(v).has("Live.Track.Track", "mute") for v in every)
+    song_members = versions.table()["classes"]["Live.Song.Song"]
+    assert [m for m in song_members if "group" in m] == []  # no create_group_track in any dump
+    track_members = versions.table()["classes"]["Live.Track.Track"]
+    assert {m for m in track_members if "group" in m} == {"group_track", "is_grouped"}  # read-only properties
+    assert all(track_members[m]["kind"] == "property" for m in ("group_track", "is_grouped"))
+    assert all(live(v).has("Live.Song.Song", m) for v in every for m in ("begin_undo_step", "end_undo_step"))
+
+
 def table_versions():
     return list(versions.table()["versions"])
 
 
 FAKE_CLASSES = [fakes.Song, fakes.SongView, fakes.Track, fakes.ClipSlot, fakes.Clip, fakes.MixerDevice,
-                fakes.DeviceParameter]
+                fakes.DeviceParameter, fakes.Scene, fakes.TakeLane]
 
 
 def _public_members(cls):
@@ -144,7 +167,8 @@ def test_fake_members_exist_exactly_where_the_dump_has_them(version, tmp_path):
     track = song.tracks[0]
     objects = {fakes.Song: song, fakes.SongView: song.view, fakes.Track: track, fakes.ClipSlot: track.clip_slots[0],
                fakes.Clip: clip, fakes.MixerDevice: song.master_track.mixer_device,
-               fakes.DeviceParameter: song.master_track.mixer_device.song_tempo}
+               fakes.DeviceParameter: song.master_track.mixer_device.song_tempo, fakes.Scene: song.scenes[0],
+               fakes.TakeLane: fakes.TakeLane(live(version), track, "Take 1")}
     for cls, obj in objects.items():
         for name in _public_members(cls):
             if live(version).has(cls.LIVE_CLASS, name):
@@ -162,6 +186,27 @@ def test_fake_create_clip_returns_what_the_dump_says(version, tmp_path):
     assert slot.clip is not None
     assert (made is slot.clip) == (live(version).returns("Live.ClipSlot.ClipSlot", "create_clip") == "Clip")
     assert (made is None) == (live(version).returns("Live.ClipSlot.ClipSlot", "create_clip") == "None")
+
+
+def test_fake_scenes_and_take_lanes_follow_the_dumps(tmp_path):
+    song, _clip = fakes.build_host("11.0.0", str(tmp_path / "a.wav"), scene_limit=5)
+    assert len(song.scenes) == 4 and all(len(t.clip_slots) == 4 for t in song.tracks)
+    scene = song.create_scene(-1)  # at the end: every track gets a slot there
+    assert song.scenes[-1] is scene and all(len(t.clip_slots) == 5 for t in song.tracks)
+    assert [s.clip for s in scene.clip_slots] == [None, None]
+    with pytest.raises(fakes.LimitationError):
+        song.create_scene(-1)
+    with pytest.raises(AttributeError):
+        song.tracks[0].create_take_lane  # take lanes: 12.2.0+
+    song, _clip = fakes.build_host("12.2.0", str(tmp_path / "a.wav"))
+    track = song.create_midi_track(2)
+    lane = track.create_take_lane()
+    assert track.take_lanes == (lane,) and lane.canonical_parent is track
+    clip = lane.create_midi_clip(32.0, 16.0)
+    assert clip.is_take_lane_clip and clip.is_arrangement_clip and lane.arrangement_clips == (clip,)
+    assert track.arrangement_clips == ()  # assumed: the main lane holds only its own clips
+    with pytest.raises(RuntimeError):
+        song.tracks[0].create_take_lane().create_midi_clip(0.0, 4.0)  # an audio track
 
 
 def test_fake_deleted_objects_behave_like_lost_weakrefs(tmp_path):
@@ -407,6 +452,27 @@ def test_clip_name_command():
     assert strip_command("Vocals [p2p 7 tracked]") == "Vocals"
 
 
+def test_clip_name_audition_command():
+    """[p2p all] and [p2p 3,7,11]: the composer value an audition sends; checked like one style."""
+    styles = ["composer%d" % i for i in range(1, 22)]
+    assert composer_from_name("Vocals [p2p all]", styles) == "all"
+    assert composer_from_name("Vocals [P2P ALL tracked]") == "all"
+    assert composer_from_name("Vocals [p2p 3,7,11]", styles) == "composer3,composer7,composer11"
+    assert composer_from_name("Vocals [p2p 11, composer3 ,7 tracked]", styles) == "composer11,composer3,composer7"
+    assert composer_from_name("Vocals [p2p 3,3]", styles) == "composer3"  # one style: a plain conversion
+    assert composer_from_name("Vocals [p2p 3,40]") == "composer3,composer40"  # before the bridge answered
+    with pytest.raises(ValueError, match="no composer22"):
+        composer_from_name("Vocals [p2p 3,22]", styles)
+    for bad in ("[p2p 3 7]", "[p2p 3,jazz]", "[p2p ,]", "[p2p 0,1]"):
+        with pytest.raises(ValueError, match="names no style"):
+            composer_from_name(bad, styles)
+    assert audition_styles("all", styles) == styles and audition_styles("all") == []
+    assert audition_styles("composer3,composer7") == ["composer3", "composer7"]
+    assert audition_styles("composer3") is None and audition_styles("") is None
+    assert choose_styles("7") == "composer7" and choose_styles(" All ") == "all"
+    assert strip_command("Vocals [p2p 3,7,11]") == "Vocals"
+
+
 # config
 
 def test_config_defaults_when_missing_and_keys_when_present(tmp_path):
@@ -482,7 +548,8 @@ PYTHON37 = _python37()
 @pytest.mark.skipif(PYTHON37 is None, reason="no python3.7 found (set PYTHON37 to one)")
 def test_script_compiles_imports_and_converts_under_real_python_3_7(tmp_path):
     """The script and the fake host under a real Python 3.7: every Live version that embeds 3.7,
-    Session and Arrangement, against a scripted bridge written with the script's own OSC codec."""
+    Session and Arrangement, one conversion and one audition of two styles each, against a scripted
+    bridge written with the script's own OSC codec."""
     wav = _write(tmp_path / "song.wav", 44100, "WAV", "PCM_16")
     result = subprocess.run([PYTHON37, "-W", "error::SyntaxWarning", os.path.join(ROOT, "tests", "daw_scripts", "ableton", "live_api", "run37.py"),
                              wav, str(tmp_path), ",".join(LIVE37)],
@@ -493,6 +560,8 @@ def test_script_compiles_imports_and_converts_under_real_python_3_7(tmp_path):
     assert sorted(report["placed"]) == sorted("%s/%s" % (v, w) for v in LIVE37 for w in ("session", "arrangement"))
     assert all(count > 0 for count in report["placed"].values())
     assert report["beats_files"] == {key: [True, True] for key in report["placed"]}  # warp grid sent, file removed
+    assert report["auditions"] == {key: ["composer3,composer7", [["composer3", 2], ["composer7", 2]]]
+                                   for key in report["placed"]}
 
 
 # -- the script on a fake host against a scripted bridge --------------------------------
@@ -555,8 +624,8 @@ def _run_until(script, predicate, timeout=120.0):
     assert predicate()
 
 
-def _notes_file(folder, notes=((60, 0.0, 1.0, 90), (64, 2.0, 3.0, 80))):
-    path = os.path.join(str(folder), "x.notes.json")
+def _notes_file(folder, notes=((60, 0.0, 1.0, 90), (64, 2.0, 3.0, 80)), name="x"):
+    path = os.path.join(str(folder), name + ".notes.json")
     with open(path, "w", encoding="utf-8") as handle:
         json.dump({"notes": [{"pitch": p, "start": s, "end": e, "velocity": v} for p, s, e, v in notes]}, handle)
     return path
@@ -864,6 +933,258 @@ def test_a_bridge_older_than_the_warp_grid_gets_a_clear_message(bridge, tmp_path
         script.disconnect()
 
 
+# -- auditions against a scripted bridge -----------------------------------------------
+
+AUDITION = ("composer3", "composer7", "composer11")
+# layout: (Live version, Arrangement clip?). Session: one track's slots; Arrangement: take lanes where
+# the API has them (12.2+), else a track per style (made through a Session slot before 12.1.10).
+LAYOUTS = {"session": ("12.3.5", False), "session-11.0.0": ("11.0.0", False), "take-lanes": ("12.3.5", True),
+           "tracks": ("11.3.20", True), "tracks-12.1.10": ("12.1.10", True)}
+
+
+def _style_clips(song, layout):
+    """The audition's piano clips in the set, in order, for its layout."""
+    if layout.startswith("session"):
+        return [slot.clip for slot in song.tracks[1].clip_slots if slot.clip is not None]
+    if layout == "take-lanes":
+        return [c for lane in song.tracks[1].take_lanes for c in lane.arrangement_clips]
+    return [c for track in song.tracks[1:-1] for c in track.arrangement_clips]  # between Vocals and Drums
+
+
+def _start_audition(script, bridge_, clip, command="[p2p 3,7,11]"):
+    clip.name = "Vocal take " + command
+    args, source = bridge_.take("/pop2piano/convert", script=script)
+    bridge_.answer(source, "/pop2piano/accepted", args[0])
+    return args, source
+
+
+def _style_done(bridge_, source, job_id, folder, i, composer):
+    notes = _notes_file(folder, ((60 + i, 0.0, 1.0, 90), (72 + i, 2.0, 3.0, 80)), name=composer)
+    bridge_.answer(source, "/pop2piano/done_style", job_id, composer, "/x.mid", notes, 2)
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_an_audition_places_each_style_as_its_reply_arrives(bridge, tmp_path, beats_dir, layout):
+    """[p2p 3,7,11]: one request; each done_style puts its clip in the set at once (one undo step
+    each), named after its style; progress says how many are ready. Fails before auditions (the
+    command was refused as naming no style)."""
+    version, arrangement = LAYOUTS[layout]
+    wav = _write(tmp_path / "a.wav", 44100, "WAV", "PCM_16")  # Live 11.0.0 reads a warped clip's rate from it
+    song, clip = fakes.build_host(version, wav, arrangement=arrangement)
+    c_instance, script = _script(song, tmp_path, bridge.port)
+    try:
+        clip.name = "Vocal take [p2p 3,7,11]"
+        args, source = bridge.take("/pop2piano/convert", script=script)
+        assert _option(args, "composer") == "composer3,composer7,composer11" and _option(args, "output") == "file"
+        assert _option(args, "beats_file") is not None and clip.name == "Vocal take"
+        assert c_instance.messages[-1] == ("Pop2Piano: auditioning Vocal take in 3 styles (composer3, composer7, "
+                                           "composer11) on the clip's warp grid…")
+        bridge.answer(source, "/pop2piano/accepted", args[0])
+        bridge.answer(source, "/pop2piano/progress", args[0], 0.25, "generating")
+        _run_until(script, lambda: "audition 25% generating (0 of 3 styles ready)" in c_instance.messages[-1], timeout=3)
+        for i, composer in enumerate(AUDITION):
+            _style_done(bridge, source, args[0], tmp_path, i, composer)
+            _run_until(script, lambda: len(_style_clips(song, layout)) == i + 1, timeout=3)
+            assert "Vocal take audition: %d of 3 styles ready (%s: 2 notes, " % (i + 1, composer) in c_instance.messages[-1]
+            assert song.fake_undo == (0, i + 1)  # one undo step per placed style
+        assert len(script._jobs) == 1 and os.listdir(str(beats_dir)) != []  # the job goes on until its done
+        bridge.answer(source, "/pop2piano/done", args[0], "", "", 3)
+        _run_until(script, lambda: not script._jobs, timeout=3)
+        assert os.listdir(str(beats_dir)) == []
+        clips = _style_clips(song, layout)
+        assert [c.name for c in clips] == list(AUDITION)
+        for i, piano in enumerate(clips):
+            assert sorted((n.pitch, n.start_time) for n in piano.fake_notes) == [(60 + i, 0.0), (72 + i, 4.0)]
+            assert not piano.looping
+        final = c_instance.messages[-1]
+        if layout.startswith("session"):
+            track = song.tracks[1]
+            assert len(song.tracks) == 3 and track.name == "Vocal take - audition (piano)"
+            assert [i for i, slot in enumerate(track.clip_slots) if slot.clip is not None] == [2, 3, 4]
+            assert len(song.scenes) == 5  # the column had 4 scenes: one was added at the end
+            assert final == "Pop2Piano: Vocal take audition: 3 styles in scenes 3-5 of 'Vocal take - audition (piano)': " \
+                            "launch one to hear it"
+        elif layout == "take-lanes":
+            track = song.tracks[1]
+            assert len(song.tracks) == 3 and track.name == "Vocal take - audition (piano)"
+            assert [lane.name for lane in track.take_lanes] == list(AUDITION)
+            assert all(c.start_time == 32.0 and c.end_time == pytest.approx(48.0) for c in clips)
+            (main,) = track.arrangement_clips  # the first style plays from the main lane
+            assert main.name == "composer3" and main.start_time == 32.0 and main.end_time == pytest.approx(48.0)
+            assert sorted(n.pitch for n in main.fake_notes) == [60, 72]
+            assert "3 styles on take lanes of 'Vocal take - audition (piano)', composer3 also on its main lane" in final
+        else:
+            tracks = song.tracks[1:-1]
+            assert [t.name for t in tracks] == ["Vocal take - %s (piano)" % c for c in AUDITION]
+            assert [t.mute for t in tracks] == [False, True, True]  # one plays; the others are switched off
+            assert all(c.start_time == 32.0 and c.end_time == pytest.approx(48.0) for c in clips)
+            assert all(slot.clip is None for t in tracks for slot in t.clip_slots)
+            assert "3 styles on a track each, composer3 playing and the others switched off" in final
+    finally:
+        script.disconnect()
+
+
+@pytest.mark.parametrize("layout", ["session", "take-lanes", "tracks"])
+def test_an_audition_loops_and_transposes_each_style_as_one_conversion_would(bridge, tmp_path, layout):
+    """A looped, transposed audio clip: every style's clip gets the loop brace, the transposition and
+    the Arrangement length a single conversion gives (one pass before 12.1.10, said once)."""
+    version, arrangement = LAYOUTS[layout]
+    song, clip = fakes.build_host(version, str(tmp_path / "a.wav"), looped=True, arrangement=arrangement,
+                                  pitch_coarse=-5)
+    c_instance, script = _script(song, tmp_path, bridge.port)
+    try:
+        args, source = _start_audition(script, bridge, clip, "[p2p 3,7]")
+        for i, composer in enumerate(AUDITION[:2]):
+            _style_done(bridge, source, args[0], tmp_path, i, composer)
+        bridge.answer(source, "/pop2piano/done", args[0], "", "", 2)
+        _run_until(script, lambda: not script._jobs, timeout=3)
+        clips = _style_clips(song, layout)
+        assert [c.name for c in clips] == ["composer3", "composer7"]
+        for i, piano in enumerate(clips):
+            assert piano.looping and (piano.start_marker, piano.loop_start, piano.loop_end) == (2.0, 0.0, 8.0)
+            assert sorted(n.pitch for n in piano.fake_notes) == [55 + i, 67 + i]
+        final = c_instance.messages[-1]
+        assert "transposed -5 to the clip's pitch" in final
+        if layout == "take-lanes":  # the audio's whole span, as create_midi_clip gives a single conversion
+            assert all(c.end_time - c.start_time == pytest.approx(clip.end_time - clip.start_time) for c in clips)
+        elif layout == "tracks":
+            assert final.count("drag its right edge") == 1
+    finally:
+        script.disconnect()
+
+
+def test_an_audition_of_every_style_and_its_triggers(bridge, tmp_path):
+    """[p2p all] and the OSC trigger's forms; a list is checked against the bridge's styles. Fails
+    before auditions (refused as naming no style / sent as one unknown style)."""
+    song, clip = fakes.build_host("12.3.5", str(tmp_path / "a.wav"))
+    c_instance, script = _script(song, tmp_path, bridge.port)
+    try:
+        _args, source = bridge.take("/pop2piano/composers", script=script)
+        bridge.answer(source, "/pop2piano/composers", *["composer%d" % i for i in range(1, 22)])
+        _run_until(script, lambda: script.composers is not None, timeout=3)
+        args, source = _start_audition(script, bridge, clip, "[p2p all]")
+        assert _option(args, "composer") == "all"
+        assert "auditioning Vocal take in every style (21) on the clip's warp grid" in c_instance.messages[-1]
+        _style_done(bridge, source, args[0], tmp_path, 0, "composer1")
+        _run_until(script, lambda: "1 of 21 styles ready (composer1" in c_instance.messages[-1], timeout=3)
+        clip.name = "Vocal take [p2p 3,22]"  # checked like one style: refused, nothing sent
+        script.update_display()
+        assert clip.name == "Vocal take" and "no composer22" in c_instance.messages[-1]
+        with pytest.raises(AssertionError):
+            bridge.take("/pop2piano/convert", timeout=0.3, script=script)
+        trigger = Peer(script.listen_port)
+        for sent, composer in ((("all",), "all"), (("3,7,11",), "composer3,composer7,composer11"),
+                               (("composer5", "composer9", "tracked"), "composer5,composer9")):
+            trigger.send("/pop2piano/live/convert_selected", *sent)
+            args, _src = bridge.take("/pop2piano/convert", script=script)
+            assert _option(args, "composer") == composer and ("tracked" in sent) == ("beats_file" not in args)
+        trigger.send("/pop2piano/live/convert_selected", "3,99")
+        _run_until(script, lambda: "no composer99" in c_instance.messages[-1], timeout=3)
+        trigger.close()
+    finally:
+        script.disconnect()
+
+
+def test_a_bridge_error_mid_audition_keeps_the_styles_placed(bridge, tmp_path, beats_dir):
+    """Fails before auditions (no request is sent for a list)."""
+    song, clip = fakes.build_host("12.3.5", str(tmp_path / "a.wav"))
+    c_instance, script = _script(song, tmp_path, bridge.port)
+    try:
+        args, source = _start_audition(script, bridge, clip)
+        _style_done(bridge, source, args[0], tmp_path, 0, "composer3")
+        _run_until(script, lambda: len(_style_clips(song, "session")) == 1, timeout=3)
+        bridge.answer(source, "/pop2piano/error", args[0], "internal", "the inference process crashed")
+        _run_until(script, lambda: not script._jobs, timeout=3)
+        assert c_instance.messages[-1] == "Pop2Piano: Vocal take audition (1 of 3 placed): the inference process crashed"
+        _style_done(bridge, source, args[0], tmp_path, 1, "composer7")  # a stray reply after the end: ignored
+        time.sleep(0.1)
+        script.update_display()
+        assert [c.name for c in _style_clips(song, "session")] == ["composer3"] and song.fake_undo == (0, 1)
+        assert os.listdir(str(beats_dir)) == []
+    finally:
+        script.disconnect()
+
+
+@pytest.mark.parametrize("layout,limit,placed", [("session", 2, 0), ("tracks", 3, 1), ("take-lanes", 3, 3)])
+def test_the_track_limit_stops_an_audition_and_cancels_the_rest(bridge, tmp_path, beats_dir, layout, limit, placed):
+    """Live Lite/Intro: a style that finds no track stops the audition; the styles placed stay, the
+    bridge is asked to cancel the rest, the status bar says how far it got and what to do. Take lanes
+    need one track for every style. Fails before auditions."""
+    version, arrangement = LAYOUTS[layout]
+    song, clip = fakes.build_host(version, str(tmp_path / "a.wav"), arrangement=arrangement, track_limit=limit)
+    c_instance, script = _script(song, tmp_path, bridge.port)
+    try:
+        args, source = _start_audition(script, bridge, clip)
+        for i, composer in enumerate(AUDITION[:placed + 1]):
+            _style_done(bridge, source, args[0], tmp_path, i, composer)
+            if i < placed:
+                _run_until(script, lambda: len(_style_clips(song, layout)) == i + 1, timeout=3)
+        if placed == len(AUDITION):
+            bridge.answer(source, "/pop2piano/done", args[0], "", "", 3)
+            _run_until(script, lambda: not script._jobs, timeout=3)
+            assert len(song.tracks) == limit and len(song.tracks[1].take_lanes) == 3
+            return
+        cancel, _src = bridge.take("/pop2piano/cancel", script=script)
+        assert cancel == [args[0], script.listen_port]
+        stopped = ("Vocal take audition stopped (%d of 3 styles placed): Live's track limit is reached (Live "
+                   "Lite/Intro): delete tracks, or audition fewer styles ([p2p 3,7,11])" % placed)
+        assert c_instance.messages[-1] == "Pop2Piano: " + stopped
+        _style_done(bridge, source, args[0], tmp_path, 2, "composer11")  # sent before the bridge saw the cancel
+        bridge.answer(source, "/pop2piano/cancelled", args[0])
+        _run_until(script, lambda: not script._jobs, timeout=3)
+        assert c_instance.messages[-1] == "Pop2Piano: " + stopped
+        assert len(_style_clips(song, layout)) == placed and len(song.tracks) == limit
+        assert song.fake_undo == (0, placed + 1)  # the failed step was closed too
+        assert os.listdir(str(beats_dir)) == []
+    finally:
+        script.disconnect()
+
+
+def test_a_short_session_column_gets_scenes_until_the_scene_limit(bridge, tmp_path):
+    """The clip is in scene 3 of 4: the third style needs a fifth scene, which a scene limit
+    refuses (``create_scene`` raises LimitationError). Fails before auditions."""
+    song, clip = fakes.build_host("11.0.0", _write(tmp_path / "a.wav", 44100, "WAV", "PCM_16"), scene_limit=4)
+    c_instance, script = _script(song, tmp_path, bridge.port)
+    try:
+        args, source = _start_audition(script, bridge, clip)
+        for i, composer in enumerate(AUDITION):
+            _style_done(bridge, source, args[0], tmp_path, i, composer)
+        cancel, _src = bridge.take("/pop2piano/cancel", script=script)
+        assert cancel[0] == args[0]
+        assert c_instance.messages[-1].startswith("Pop2Piano: Vocal take audition stopped (2 of 3 styles placed): "
+                                                  "Live's scene limit is reached")
+        assert [c.name for c in _style_clips(song, "session")] == ["composer3", "composer7"] and len(song.scenes) == 4
+    finally:
+        script.disconnect()
+
+
+@pytest.mark.parametrize("change", ["audio clip unwarped", "audition track deleted"])
+def test_an_edit_mid_audition_stops_it(bridge, tmp_path, change):
+    """The audio clip changed (its notes would be misplaced) or the producer deleted the audition's
+    track: the audition stops and is cancelled, what was placed stays. Fails before auditions."""
+    song, clip = fakes.build_host("12.3.5", str(tmp_path / "a.wav"))
+    c_instance, script = _script(song, tmp_path, bridge.port)
+    try:
+        args, source = _start_audition(script, bridge, clip)
+        _style_done(bridge, source, args[0], tmp_path, 0, "composer3")
+        _run_until(script, lambda: len(_style_clips(song, "session")) == 1, timeout=3)
+        if change == "audio clip unwarped":
+            clip.warping = False
+            why = "Vocal take was changed while converting (warp, markers, loop or pitch); convert it again"
+        else:
+            song.tracks[1].fake_delete()
+            why = "its track was deleted"
+        _style_done(bridge, source, args[0], tmp_path, 1, "composer7")
+        cancel, _src = bridge.take("/pop2piano/cancel", script=script)
+        assert cancel[0] == args[0]
+        assert c_instance.messages[-1] == "Pop2Piano: Vocal take audition stopped (1 of 3 styles placed): " + why
+        bridge.answer(source, "/pop2piano/cancelled", args[0])
+        _run_until(script, lambda: not script._jobs, timeout=3)
+        assert len(song.tracks) == (3 if change == "audio clip unwarped" else 2)
+    finally:
+        script.disconnect()
+
+
 # -- the script on a fake host against a real bridge ------------------------------------
 
 @pytest.fixture(scope="module")
@@ -919,6 +1240,76 @@ def test_every_live_version_gets_its_piano_clip(daemon, song_path, tmp_path, bea
         # on the clip's warp grid (a tempo change at beat 12), in every version; the beats file is gone
         assert doc["beat_source"] == "beats_file" and max(_off_half_beat(g[1] + 2.0) for g in got) < 1e-3
         assert os.listdir(str(beats_dir)) == []
+    finally:
+        script.disconnect()
+
+
+def _spy_styles(script):
+    """The (composer, notes path) of every done_style the script handles, in order."""
+    seen = []
+    handle = script._handle
+
+    def spy(address, args):
+        if address == "/pop2piano/done_style":
+            seen.append((str(args[1]), str(args[3])))
+        handle(address, args)
+
+    script._handle = spy
+    return seen
+
+
+REAL_AUDITION = ("composer2", "composer5", "composer8")
+
+
+@pytest.mark.parametrize("where", ["session", "arrangement"])
+@pytest.mark.parametrize("version", MATRIX)
+def test_every_live_version_auditions_three_styles_from_a_real_bridge(daemon, song_path, tmp_path, beats_dir,
+                                                                      version, where):
+    """[p2p 2,5,8] against the real bridge: each style's clip holds exactly its notes JSON's notes,
+    placed as a single conversion places them (the fake's own warp map, independent of the script);
+    Session: consecutive slots of one new track (a scene added); Arrangement: take lanes on one
+    track (12.2+) or a track per style (earlier). Fails before auditions ([p2p 2,5,8] was refused)."""
+    song, clip = fakes.build_host(version, song_path, arrangement=(where == "arrangement"))
+    c_instance, script = _script(song, tmp_path, daemon.port)
+    seen = _spy_styles(script)
+    try:
+        clip.name = "Vocal take [p2p 2,5,8]"
+        _run_until(script, lambda: any("Vocal take audition: 3 styles " in m for m in c_instance.messages), timeout=120)
+        assert not script._jobs and os.listdir(str(beats_dir)) == []
+        assert [c for c, _path in seen] == list(REAL_AUDITION)
+        ready = [m.split("audition: ")[1].split(" (")[0] for m in c_instance.messages if "styles ready (composer" in m]
+        assert ready == ["1 of 3 styles ready", "2 of 3 styles ready", "3 of 3 styles ready"]
+        layout = ("session" if where == "session" else
+                  "take-lanes" if live(version).has("Live.Track.Track", "take_lanes") else "tracks")
+        clips = _style_clips(song, layout)
+        assert [c.name for c in clips] == list(REAL_AUDITION)
+        for (composer, notes_path), piano in zip(seen, clips):
+            with open(notes_path, encoding="utf-8") as handle:
+                doc = json.load(handle)
+            assert doc["composer"] == composer and doc["beat_source"] == "beats_file"
+            got = sorted((n.pitch, n.start_time, n.duration) for n in piano.fake_notes)
+            want = _expected_warped(clip, doc)
+            assert len(got) == len(want) > 0
+            for g, w in zip(got, want):
+                assert g[0] == w[0] and g[1] == pytest.approx(w[1], abs=1e-6) and g[2] == pytest.approx(w[2], abs=1e-6)
+            assert not piano.looping
+        if layout == "session":
+            assert [t.name for t in song.tracks] == ["Vocals", "Vocal take - audition (piano)", "Drums"]
+            assert [i for i, slot in enumerate(song.tracks[1].clip_slots) if slot.clip is not None] == [2, 3, 4]
+            assert len(song.scenes) == 5
+        elif layout == "take-lanes":
+            assert [t.name for t in song.tracks] == ["Vocals", "Vocal take - audition (piano)", "Drums"]
+            assert [lane.name for lane in song.tracks[1].take_lanes] == list(REAL_AUDITION)
+            (main,) = song.tracks[1].arrangement_clips
+            assert sorted((n.pitch, n.start_time) for n in main.fake_notes) == \
+                sorted((n.pitch, n.start_time) for n in clips[0].fake_notes)
+            assert all(c.start_time == 32.0 and c.end_time == pytest.approx(48.0) for c in clips + [main])
+        else:
+            assert [t.name for t in song.tracks] == ["Vocals"] + ["Vocal take - %s (piano)" % c for c in REAL_AUDITION] \
+                + ["Drums"]
+            assert [t.mute for t in song.tracks[1:-1]] == [False, True, True]
+            assert all(c.start_time == 32.0 and c.end_time == pytest.approx(48.0) for c in clips)
+        assert song.fake_undo == (0, 3)
     finally:
         script.disconnect()
 

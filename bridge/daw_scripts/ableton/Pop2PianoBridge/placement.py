@@ -34,6 +34,7 @@ REPITCH = 3  # Live.Clip.WarpMode.repitch
 MIN_GRID_BPM, MAX_GRID_BPM = 20.0, 400.0
 MAX_GRID_BEATS = 100000
 TRACKED = "tracked"  # the clip-name word that asks for beats tracked from the audio: [p2p 7 tracked]
+ALL_STYLES = "all"  # an audition of every style the bridge has: [p2p all] (docs/protocol.md, "Auditions")
 
 
 class Loop(NamedTuple):
@@ -257,14 +258,54 @@ def _command_words(name: str) -> Optional[List[str]]:
     return lowered[start + 4:end].split()
 
 
-def composer_from_name(name: str, composers: Optional[Sequence[str]] = None) -> Optional[str]:
-    """The clip-name command: ``[p2p]`` (default style) or ``[p2p 7]`` / ``[p2p composer7]``, each
-    optionally with ``tracked`` (see ``tracked_from_name``).
+def choose_styles(text: str, composers: Optional[Sequence[str]] = None) -> str:
+    """The ``composer`` value to send for what the producer typed: ``7`` or ``composer7`` (one
+    style), ``all`` (an audition of every style), or a comma-separated list ``3,7,11`` (an audition
+    of those, in that order; a repeated style counts once, and a list of one style is that style).
 
-    Returns None without a command, "" for the default style, else the composer name. Raises
-    ValueError (with a message) for a command that names no style the bridge has: ``composers`` is
+    Returns "composer7", "all" or "composer3,composer7,composer11". Raises ValueError (with a
+    message) for a word that names no style, or a style the bridge does not have: ``composers`` is
     what the bridge answered, or None before it answered (any number is accepted then, and the
     bridge itself answers ``unknown_composer``).
+    """
+    inner = text.strip().lower()
+    if inner == ALL_STYLES:
+        return ALL_STYLES
+    names = []  # type: List[str]
+    for item in inner.split(","):
+        digits = item.replace("composer", "").strip()
+        if not item.strip() and "," in inner:
+            continue  # "3,7," or "3,,7": an empty entry is no style
+        if not digits.isdigit() or int(digits) < 1:
+            raise ValueError("'%s' names no style" % text.strip())
+        composer = "composer%d" % int(digits)
+        if composers is not None and composer not in composers:
+            raise ValueError("the bridge has no %s (it has %s)" % (composer, describe_composers(composers)))
+        if composer not in names:
+            names.append(composer)
+    if not names:
+        raise ValueError("'%s' names no style" % text.strip())
+    return ",".join(names)
+
+
+def audition_styles(choice: str, composers: Optional[Sequence[str]] = None) -> Optional[List[str]]:
+    """The styles an audition converts, in the order the bridge answers them; None when ``choice``
+    is one style (or "": the bridge's default). ``all`` before the bridge named its styles: []."""
+    if choice == ALL_STYLES:
+        return list(composers) if composers is not None else []
+    if "," in choice:
+        return choice.split(",")
+    return None
+
+
+def composer_from_name(name: str, composers: Optional[Sequence[str]] = None) -> Optional[str]:
+    """The clip-name command: ``[p2p]`` (default style), ``[p2p 7]`` / ``[p2p composer7]``, or an
+    audition: ``[p2p all]``, ``[p2p 3,7,11]``; each optionally with ``tracked`` (see
+    ``tracked_from_name``).
+
+    Returns None without a command, "" for the default style, else the ``composer`` value to send
+    (see ``choose_styles``). Raises ValueError (with a message) for a command that names no style
+    the bridge has.
     """
     words = _command_words(name)
     if words is None:
@@ -272,13 +313,12 @@ def composer_from_name(name: str, composers: Optional[Sequence[str]] = None) -> 
     inner = " ".join(w for w in words if w != TRACKED)
     if not inner:
         return ""
-    digits = inner.replace("composer", "").strip()
-    if not digits.isdigit() or int(digits) < 1:
-        raise ValueError("'[p2p %s]' names no style: use [p2p] or [p2p N]" % inner)
-    composer = "composer%d" % int(digits)
-    if composers is not None and composer not in composers:
-        raise ValueError("the bridge has no %s (it has %s)" % (composer, describe_composers(composers)))
-    return composer
+    try:
+        return choose_styles(inner, composers)
+    except ValueError as exc:
+        if "names no style" in str(exc):
+            raise ValueError("'[p2p %s]' names no style: use [p2p], [p2p N], [p2p N,M,…] or [p2p all]" % inner)
+        raise
 
 
 def tracked_from_name(name: str) -> bool:

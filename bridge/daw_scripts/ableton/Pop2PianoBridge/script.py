@@ -10,6 +10,12 @@ Either may add ``tracked``: beats tracked from the audio even for a warped clip,
 (its warp map) is used otherwise: written to a temp file for the bridge (``beats_file``), removed
 when the job ends, however it ends.
 
+Auditions: ``[p2p all]`` or ``[p2p 3,7,11]`` (``convert_selected all`` / ``3,7,11``) converts the clip
+in several styles in one request; each style's clip is placed as its ``done_style`` arrives, one undo
+step each: in the Session, consecutive slots of one new MIDI track (scenes added at the end when the
+column is short); in the Arrangement, a take lane per style on one new track where Live's API has
+take lanes (12.2+), else a new track per style at the audio clip's position (see docs/ableton.md).
+
 Runs on the Python each Live embeds: 3.7 (Live 11, 12.0) and 3.11 (12.1+).
 """
 
@@ -29,8 +35,11 @@ from . import osc
 from .config import BridgeConfig, load_config, parse_config
 from .launcher import Launcher
 from .placement import (
+    ALL_STYLES,
     TRACKED,
     Region,
+    audition_styles,
+    choose_styles,
     clip_state,
     composer_from_name,
     describe_composers,
@@ -50,6 +59,11 @@ NOT_RUNNING = ("the bridge is not running: start it with `pop2piano-bridge serve
 MODEL_UNAVAILABLE = "the bridge has no model: %s"
 TRACK_LIMIT = ("Live's track limit is reached (Live Lite/Intro): delete a track, "
                "then convert again")
+AUDITION_TRACK_LIMIT = ("Live's track limit is reached (Live Lite/Intro): delete tracks, or audition "
+                        "fewer styles ([p2p 3,7,11])")
+AUDITION_SCENE_LIMIT = ("Live's scene limit is reached (Live Lite/Intro): delete empty scenes, or audition "
+                        "fewer styles ([p2p 3,7,11])")
+AUDITION_TRACK_GONE = "its track was deleted"
 ON_WARP_GRID = "on the clip's warp grid"
 TRACKED_BEATS = "with beats tracked from the audio"
 OLD_BRIDGE = ("the running bridge is older than this script and cannot take the clip's warp grid: quit "
@@ -60,12 +74,40 @@ BEATS_SUFFIX = ".beats.json"
 logger = logging.getLogger(__name__)
 
 
+class AuditionStopped(Exception):
+    """Placing an audition's styles cannot go on (why, for the status bar)."""
+
+
+class Audition:
+    """What an audition has placed so far, and where the next style goes."""
+
+    def __init__(self, styles: List[str]) -> None:
+        self.styles = styles  # the styles asked, in order ([] for "all" before the bridge named them)
+        self.ready = 0  # done_style replies received
+        self.placed: List[str] = []  # the styles whose clip is in the set
+        self.track: Optional[Live.Track.Track] = None  # the audition track (Session; take lanes)
+        self.tracks: List[Live.Track.Track] = []  # a track per style (Arrangement without take lanes)
+        self.where: List[str] = []  # where each placed style went ("scene 3", "take lane 2", a track)
+        self.stopped = ""  # why placing stopped ("" while it goes on)
+        self.notes: List[str] = []  # what the producer should know about the placement (each once)
+
+    def progress(self) -> str:
+        if self.styles:
+            return "%d of %d styles ready" % (self.ready, len(self.styles))
+        return "%d style%s ready" % (self.ready, "" if self.ready == 1 else "s")
+
+    def note(self, text: str) -> None:
+        if text and text not in self.notes:
+            self.notes.append(text)
+
+
 class Pending:
     """A conversion the bridge is working on, and where its MIDI clip will go."""
 
     def __init__(self, clip: Live.Clip.Clip, track: Live.Track.Track, region: Region, composer: str,
                  name: str, scene: Optional[int], position: float, span: float, note: str,
-                 beats: Optional[List[float]] = None, beats_file: str = "") -> None:
+                 beats: Optional[List[float]] = None, beats_file: str = "",
+                 audition: Optional[Audition] = None) -> None:
         self.clip = clip
         self.track = track
         self.region = region
@@ -77,6 +119,7 @@ class Pending:
         self.note = note  # what the producer should know about the placement ("" if nothing)
         self.beats = beats  # the warp grid sent (source seconds), or None: the bridge tracks beats
         self.beats_file = beats_file  # the file holding it ("" when none); removed by discard()
+        self.audition = audition  # an audition of several styles, or None for one conversion
         self.state = clip_state(clip)
         self.sent = time.monotonic()
         self.accepted = False
@@ -200,8 +243,9 @@ class Pop2PianoBridge:
     def convert_selected(self, composer: str = "", tracked: bool = False) -> Optional[str]:
         """Convert the clip shown in Detail View; returns the job id, or None with a message shown.
 
-        A warped clip is converted on its own beat grid unless ``tracked``; an unwarped one always
-        with beats tracked from the audio."""
+        ``composer``: "" (the bridge's first style), one style (``composer7`` or ``7``), or an
+        audition: ``all`` or a comma-separated list (``3,7,11``). A warped clip is converted on its
+        own beat grid unless ``tracked``; an unwarped one always with beats tracked from the audio."""
         song = self.song()
         clip = song.view.detail_clip
         if clip is None or not liveobj_valid(clip) or not clip.is_audio_clip:
@@ -209,9 +253,13 @@ class Pop2PianoBridge:
             return None
         if not composer:
             composer = self.composers[0] if self.composers else ""  # "": the bridge's default style
-        elif self.composers is not None and composer not in self.composers:
-            self._message("the bridge has no %s (it has %s)" % (composer, describe_composers(self.composers)))
-            return None
+        else:
+            try:
+                composer = choose_styles(composer, self.composers)
+            except ValueError as exc:
+                self._message(str(exc))
+                return None
+        styles = audition_styles(composer, self.composers)
         try:
             region, note = region_for(clip, float(song.tempo), self._tempo_automated(song))
         except ValueError as exc:
@@ -220,14 +268,22 @@ class Pop2PianoBridge:
         track, scene, position, span = self._home_of(clip)
         name = strip_command(clip.name) or "Audio"
         beats, beats_file, why_not = (None, "", "") if tracked or not region.warped else self._warp_grid(clip, region)
-        pending = Pending(clip, track, region, composer, name, scene, position, span, note, beats, beats_file)
+        audition = Audition(styles) if styles is not None else None
+        pending = Pending(clip, track, region, composer, name, scene, position, span, note, beats, beats_file,
+                          audition)
         job_id = self._submit(pending)
+        grid = "%s%s" % (ON_WARP_GRID if beats_file else TRACKED_BEATS,
+                         " (the clip's warp grid cannot be used: %s)" % why_not if why_not else "")
         if self.model_problem:
             self._message(MODEL_UNAVAILABLE % self.model_problem)
+        elif styles is not None:
+            if composer != ALL_STYLES:
+                asked = "%d styles (%s)" % (len(styles), ", ".join(styles))
+            else:  # the bridge's styles, when it has named them
+                asked = "every style (%d)" % len(styles) if styles else "every style"
+            self._message("auditioning %s in %s %s…" % (name, asked, grid))
         else:
-            self._message("converting %s (%s) %s%s…" % (
-                name, composer or "the default style", ON_WARP_GRID if beats_file else TRACKED_BEATS,
-                " (the clip's warp grid cannot be used: %s)" % why_not if why_not else ""))
+            self._message("converting %s (%s) %s…" % (name, composer or "the default style", grid))
         return job_id
 
     @staticmethod
@@ -323,9 +379,9 @@ class Pop2PianoBridge:
     def _handle(self, address: str, args: List[osc.Arg]) -> None:
         if address == "/pop2piano/live/convert_selected":
             words = [str(a) for a in args if isinstance(a, str)]
-            tracked = TRACKED in words
-            chosen = [w for w in words if w != TRACKED]
-            self.convert_selected(chosen[0] if chosen else "", tracked)
+            tracked = TRACKED in [w.lower() for w in words]
+            chosen = [w for w in words if w.lower() != TRACKED]
+            self.convert_selected(",".join(chosen), tracked)  # several words: a list (an audition)
             return
         if address == "/pop2piano/pong":
             self._bridge_answered()
@@ -343,31 +399,54 @@ class Pop2PianoBridge:
         pending = self._jobs.get(job_id)
         if pending is None:
             return
+        audition = pending.audition
         if address == "/pop2piano/accepted":
             pending.accepted = True
         elif address == "/pop2piano/progress" and len(args) >= 3:
-            self._message("%s %d%% %s" % (pending.name, int(float(args[1]) * 100), args[2]))
+            if audition is None:
+                self._message("%s %d%% %s" % (pending.name, int(float(args[1]) * 100), args[2]))
+            elif not audition.stopped:
+                self._message("%s audition %d%% %s (%s)" % (pending.name, int(float(args[1]) * 100), args[2],
+                                                            audition.progress()))
+        elif address == "/pop2piano/done_style" and len(args) >= 5 and audition is not None:
+            self._place_style(job_id, pending, audition, str(args[1]), str(args[3]))
         elif address == "/pop2piano/done" and len(args) >= 4:
             self._forget(job_id)
-            self._finish(pending, str(args[2]))
+            if audition is None:
+                self._finish(pending, str(args[2]))
+            else:
+                self._audition_done(pending, audition)
         elif address == "/pop2piano/error" and len(args) >= 3:
             self._forget(job_id)
             self._job_error(pending, str(args[1]), str(args[3]) if len(args) >= 4 else str(args[2]))
         elif address == "/pop2piano/cancelled":
             self._forget(job_id)
-            self._message("%s cancelled" % pending.name)
+            if audition is not None and audition.stopped:
+                self._message(self._audition_stop_text(pending, audition))
+            elif audition is not None:
+                self._message("%s audition cancelled (%d placed)" % (pending.name, len(audition.placed)))
+            else:
+                self._message("%s cancelled" % pending.name)
 
     def _job_error(self, pending: Pending, code: str, text: str) -> None:
+        audition = pending.audition
+        if audition is not None and audition.stopped:
+            self._message(self._audition_stop_text(pending, audition))  # the cancel crossed the error
+            return
+        name = pending.name
+        if audition is not None:  # what is placed stays: say how much
+            name = "%s audition (%d of %s placed)" % (
+                pending.name, len(audition.placed), len(audition.styles) if audition.styles else "the styles")
         if code == "model_unavailable":
             self.model_problem = text
-            self._message("%s: %s" % (pending.name, MODEL_UNAVAILABLE % text))
+            self._message("%s: %s" % (name, MODEL_UNAVAILABLE % text))
         elif code == "bad_request" and "unknown option 'beats_file'" in text:
-            self._message("%s: %s" % (pending.name, OLD_BRIDGE))
+            self._message("%s: %s" % (name, OLD_BRIDGE))
         elif code == "unknown_composer":
             styles = describe_composers(self.composers) if self.composers else "see `pop2piano-bridge doctor`"
-            self._message("%s: the bridge has no %s (%s)" % (pending.name, pending.composer, styles))
+            self._message("%s: the bridge has no %s (%s)" % (name, pending.composer, styles))
         else:
-            self._message("%s: %s" % (pending.name, text))
+            self._message("%s: %s" % (name, text))
 
     def _check_unanswered(self) -> None:
         now = time.monotonic()
@@ -426,20 +505,35 @@ class Pop2PianoBridge:
                 self._submit(pending)
 
     # -- the result --------------------------------------------------------------------
-    def _finish(self, pending: Pending, notes_path: str) -> None:
+    @staticmethod
+    def _read_notes(notes_path: str) -> Tuple[Optional[Dict[str, Any]], str]:
+        """(the notes JSON, "") or (None, why it cannot be read)."""
         try:
             with open(notes_path, encoding="utf-8") as handle:
                 document = json.load(handle)
         except (OSError, ValueError) as exc:
-            self._message("cannot read %s (%s)" % (notes_path, exc))
+            return None, "cannot read %s (%s)" % (notes_path, exc)
+        if not isinstance(document, dict):
+            return None, "cannot read %s (not a notes document)" % notes_path
+        return document, ""
+
+    def _clip_problem(self, pending: Pending) -> str:
+        """Why the notes cannot be placed on the audio clip as it is now ("" when they can)."""
+        if not liveobj_valid(pending.clip):
+            return "%s was deleted while converting" % pending.name
+        if clip_state(pending.clip) != pending.state or not self._same_grid(pending):
+            return "%s was changed while converting (warp, markers, loop or pitch); convert it again" % pending.name
+        return ""
+
+    def _finish(self, pending: Pending, notes_path: str) -> None:
+        document, unreadable = self._read_notes(notes_path)
+        if document is None:
+            self._message(unreadable)
             return
         clip = pending.clip
-        if not liveobj_valid(clip):
-            self._message("%s was deleted while converting; the piano part was not placed" % pending.name)
-            return
-        if clip_state(clip) != pending.state or not self._same_grid(pending):
-            self._message("%s was changed while converting (warp, markers, loop or pitch); convert it again"
-                          % pending.name)
+        problem = self._clip_problem(pending)
+        if problem:
+            self._message(problem + ("; the piano part was not placed" if not liveobj_valid(clip) else ""))
             return
         notes = placed_notes(pending.region, clip, document)
         # the style the bridge used: the one asked for, or its default (named in the notes JSON)
@@ -465,6 +559,178 @@ class Pop2PianoBridge:
             extra.append("transposed %+d to the clip's pitch" % pending.region.transpose)
         self._message("%d notes on '%s'%s" % (len(notes), label, "; " + "; ".join(extra) if extra else ""))
 
+    # -- auditions ----------------------------------------------------------------------
+    def _place_style(self, job_id: str, pending: Pending, audition: Audition, composer: str,
+                     notes_path: str) -> None:
+        """One style of an audition is ready: its clip goes into the set now, as one undo step (the
+        first one also makes the track). Anything that stops the placing cancels the audition."""
+        audition.ready += 1
+        if audition.stopped:
+            return  # answered before the bridge saw our cancel
+        document, unreadable = self._read_notes(notes_path)
+        if document is None:
+            audition.note("%s not placed: %s" % (composer, unreadable))
+            self._message("%s audition: %s; %s" % (pending.name, audition.progress(), audition.notes[-1]))
+            return
+        problem = self._clip_problem(pending)
+        if problem:
+            self._stop_audition(job_id, pending, audition, problem)
+            return
+        notes = placed_notes(pending.region, pending.clip, document)
+        song = self.song()
+        where, reason = "", ""
+        song.begin_undo_step()
+        try:
+            where = self._put_style(pending, audition, composer, notes)
+        except AuditionStopped as stop:
+            reason = str(stop)
+        finally:
+            song.end_undo_step()
+        if reason:
+            self._stop_audition(job_id, pending, audition, reason)
+            return
+        audition.placed.append(composer)
+        audition.where.append(where)
+        self._message("%s audition: %s (%s: %d notes, %s)" % (pending.name, audition.progress(), composer,
+                                                               len(notes), where))
+
+    def _put_style(self, pending: Pending, audition: Audition, composer: str,
+                   notes: List[Tuple[int, float, float, int]]) -> str:
+        """Make one style's clip; returns where it went. Raises AuditionStopped when it cannot go
+        anywhere (a track or scene limit, the audition's track deleted).
+
+        Session: consecutive slots of one new track, from the audio clip's slot. Arrangement: a take
+        lane per style on one new track where the API has take lanes (``Track.create_take_lane``,
+        12.2+), else a new track per style, each at the audio clip's position."""
+        if audition.track is not None:
+            if not liveobj_valid(audition.track):
+                raise AuditionStopped(AUDITION_TRACK_GONE)
+            track = audition.track
+        elif audition.tracks:
+            return self._put_on_new_track(pending, audition, composer, notes, None)
+        else:
+            track = self._audition_track(pending, None)
+            if pending.scene is None and not hasattr(track, "create_take_lane"):
+                return self._put_on_new_track(pending, audition, composer, notes, track)
+            track.name = "%s - audition (piano)" % pending.name
+            audition.track = track
+        if pending.scene is not None:
+            return self._put_in_slot(pending, audition, track, composer, notes)
+        return self._put_on_lane(pending, audition, track, composer, notes)
+
+    def _audition_track(self, pending: Pending, after: Optional[Live.Track.Track]) -> Live.Track.Track:
+        try:
+            return self._new_track(pending, after)
+        except Live.Base.LimitationError:
+            raise AuditionStopped(AUDITION_TRACK_LIMIT)
+
+    def _put_in_slot(self, pending: Pending, audition: Audition, track: Live.Track.Track, composer: str,
+                     notes: List[Tuple[int, float, float, int]]) -> str:
+        """The next empty slot from the audio clip's slot + the styles placed so far; scenes are
+        added at the end while the column is too short (``Song.create_scene(-1)``, every version)."""
+        index = (pending.scene or 0) + len(audition.placed)
+        while index < len(track.clip_slots) and track.clip_slots[index].has_clip:
+            index += 1  # a clip the producer put there meanwhile stays
+        song = self.song()
+        for _ in range(index + 1 - len(track.clip_slots)):
+            try:
+                song.create_scene(-1)
+            except Live.Base.LimitationError:
+                raise AuditionStopped(AUDITION_SCENE_LIMIT)
+        if index >= len(track.clip_slots):
+            raise RuntimeError("Live added a scene but no clip slot to '%s'" % track.name)
+        clip = self._slot_clip(track.clip_slots[index], max(pending.region.length_beats, 0.25))
+        self._fill(clip, pending, notes, composer)
+        return "scene %d" % (index + 1)
+
+    def _put_on_lane(self, pending: Pending, audition: Audition, track: Live.Track.Track, composer: str,
+                     notes: List[Tuple[int, float, float, int]]) -> str:
+        """A new take lane named after the style, its clip at the audio clip's position; the first
+        style also on the main lane, so the track plays it (as Live puts the newest take there)."""
+        region = pending.region
+        length = max(region.length_beats, 0.25)
+        span = max(pending.span, length) if region.loop is not None else length
+        before = list(track.take_lanes)
+        track.create_take_lane()  # the dumps say "-> LomObject": the new lane is read from take_lanes
+        lanes = list(track.take_lanes)
+        fresh = [lane for lane in lanes if lane not in before]
+        if not fresh:
+            raise RuntimeError("Live made no take lane on '%s'" % track.name)
+        lane = fresh[-1]
+        lane.name = composer
+        made: Optional[Live.Clip.Clip] = lane.create_midi_clip(pending.position, span)
+        if made is None or not liveobj_valid(made):
+            found = [c for c in lane.arrangement_clips
+                     if liveobj_valid(c) and abs(float(c.start_time) - pending.position) < 1e-6]
+            made = found[-1] if found else None
+        if made is None:
+            raise RuntimeError("Live made no clip on the take lane %s" % composer)
+        self._fill(made, pending, notes, composer)
+        if not audition.placed:
+            _main, note = self._make_clip(pending, track, notes, composer)
+            audition.note(note)
+        return "take lane %d" % (lanes.index(lane) + 1)
+
+    def _put_on_new_track(self, pending: Pending, audition: Audition, composer: str,
+                          notes: List[Tuple[int, float, float, int]], track: Optional[Live.Track.Track]) -> str:
+        """A track of its own, after the audition's previous one; every style's track but the first
+        is switched off (muted), so the piano part sounds like one conversion until the producer
+        switches another one on."""
+        if track is None:
+            after = next((t for t in reversed(audition.tracks) if liveobj_valid(t)), None)
+            track = self._audition_track(pending, after)
+        label = "%s - %s (piano)" % (pending.name, composer)
+        track.name = label
+        off = bool(audition.tracks)
+        if off:
+            track.mute = True
+        audition.tracks.append(track)
+        made, note = self._make_clip(pending, track, notes, composer)
+        audition.note(note)
+        if made is None or not liveobj_valid(made):
+            raise RuntimeError("Live did not create the piano clip on '%s'" % label)
+        return "track '%s'%s" % (label, ", switched off" if off else "")
+
+    def _stop_audition(self, job_id: str, pending: Pending, audition: Audition, reason: str) -> None:
+        """Nothing more can be placed: cancel the rest (the styles placed stay)."""
+        audition.stopped = reason
+        self._send("/pop2piano/cancel", [job_id, self.listen_port])
+        self._message(self._audition_stop_text(pending, audition))
+
+    @staticmethod
+    def _audition_stop_text(pending: Pending, audition: Audition) -> str:
+        asked = len(audition.styles) if audition.styles else audition.ready
+        return "%s audition stopped (%d of %d styles placed): %s" % (
+            pending.name, len(audition.placed), asked, audition.stopped)
+
+    def _audition_done(self, pending: Pending, audition: Audition) -> None:
+        if audition.stopped:
+            self._message(self._audition_stop_text(pending, audition))
+            return
+        count = len(audition.placed)
+        extra = [n for n in [pending.note] + audition.notes if n]
+        if pending.region.transpose and count:
+            extra.append("transposed %+d to the clip's pitch" % pending.region.transpose)
+        tail = "; " + "; ".join(extra) if extra else ""
+        if not count:
+            self._message("%s audition: no style was placed%s" % (pending.name, tail))
+            return
+        styles = "%d style%s" % (count, "" if count == 1 else "s")
+        if audition.track is not None and pending.scene is not None:
+            first, last = audition.where[0], audition.where[-1].replace("scene ", "")
+            text = "%s in %s%s of '%s': launch one to hear it" % (
+                styles, first.replace("scene", "scenes") if count > 1 else first, "-" + last if count > 1 else "",
+                audition.track.name if liveobj_valid(audition.track) else "its track")
+        elif audition.track is not None:
+            text = ("%s on take lanes of '%s', %s also on its main lane: Show Take Lanes (the track's context "
+                    "menu) to audition or comp another" % (
+                        styles, audition.track.name if liveobj_valid(audition.track) else "its track",
+                        audition.placed[0]))
+        else:
+            text = ("%s on a track each, %s playing and the others switched off: switch one on to hear it"
+                    % (styles, audition.placed[0]))
+        self._message("%s audition: %s%s" % (pending.name, text, tail))
+
     @staticmethod
     def _same_grid(pending: Pending) -> bool:
         """Whether a warped clip still has the beat grid it was converted on (no warp marker moved:
@@ -476,13 +742,15 @@ class Pop2PianoBridge:
         except (ValueError, RuntimeError, ArithmeticError):
             return False
 
-    def _new_track(self, pending: Pending) -> Live.Track.Track:
+    def _new_track(self, pending: Pending, after: Optional[Live.Track.Track] = None) -> Live.Track.Track:
+        """A new MIDI track right after ``after`` (a track this script made) or else the audio's track."""
         song = self.song()
         tracks = list(song.tracks)
-        if liveobj_valid(pending.track) and pending.track in tracks:
-            index = tracks.index(pending.track) + 1
-        else:
-            index = len(tracks)  # the audio's track is gone: add at the end
+        index = len(tracks)  # the audio's track is gone: add at the end
+        for anchor in (after, pending.track):
+            if anchor is not None and liveobj_valid(anchor) and anchor in tracks:
+                index = tracks.index(anchor) + 1
+                break
         track: Live.Track.Track = song.create_midi_track(index)
         return track
 

@@ -37,8 +37,10 @@ CLASSES = (
     "Live.ClipSlot.ClipSlot",
     "Live.DeviceParameter.DeviceParameter",
     "Live.MixerDevice.MixerDevice",
+    "Live.Scene.Scene",
     "Live.Song.Song",
     "Live.Song.Song.View",
+    "Live.TakeLane.TakeLane",
     "Live.Track.Track",
 )
 LISTENER = re.compile(r"^(add_\w+_listener|remove_\w+_listener|\w+_has_listener)$")  # left out: noise here

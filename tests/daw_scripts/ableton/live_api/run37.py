@@ -3,7 +3,8 @@ Python 3.7 in the tests: the one Live 11 and 12.0 embed), against a scripted bri
 
 Usage: python3.7 run37.py <wav> <work folder> <comma-separated Live versions>
 Prints one JSON line: {"python": ..., "placed": {"<version>/<session|arrangement>": notes},
-"beats_files": {"<version>/<where>": [sent and readable, removed after the job]}}.
+"beats_files": {"<version>/<where>": [sent and readable, removed after the job]},
+"auditions": {"<version>/<where>": [the composer option sent, [each placed clip's name and notes]]}}.
 Only the stdlib, the fake host and the script: Live's Python has no third-party packages.
 """
 
@@ -70,17 +71,50 @@ def convert_once(version, where, wav, folder, notes_path, beats_files):
         sock.close()
 
 
+def audition_once(version, where, wav, folder, notes_path):
+    """[p2p 3,7]: two done_style replies, then done; the clips the script placed (name, notes)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.02)
+    with open(os.path.join(folder, "pop2piano-bridge.json"), "w") as handle:
+        json.dump({"port": sock.getsockname()[1], "listen_port": 0, "command": []}, handle)
+    song, clip = fakes.build_host(version, wav, arrangement=(where == "arrangement"))
+    script = Pop2PianoBridge(fakes.CInstance(song), config_dir=folder)
+    try:
+        clip.name = "Vocal [p2p 3,7]"
+        args, source = receive(sock, script, "/pop2piano/convert")
+        sock.sendto(osc.encode("/pop2piano/accepted", [args[0]]), source)
+        for composer in ("composer3", "composer7"):
+            sock.sendto(osc.encode("/pop2piano/done_style", [args[0], composer, "/x.mid", notes_path, 2]), source)
+        sock.sendto(osc.encode("/pop2piano/done", [args[0], "", "", 2]), source)
+        deadline = time.monotonic() + 5
+        while script._jobs and time.monotonic() < deadline:
+            script.update_display()
+            time.sleep(0.01)
+        if where == "session":
+            clips = [slot.clip for slot in song.tracks[1].clip_slots if slot.clip is not None]
+        else:  # no take lanes before Live 12.2: a track per style
+            clips = [c for track in song.tracks[1:-1] for c in track.arrangement_clips]
+        return [args[args.index("composer") + 1], [[c.name, len(c.fake_notes)] for c in clips]]
+    finally:
+        script.disconnect()
+        sock.close()
+
+
 def main():
     wav, folder, wanted = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
     notes_path = os.path.join(folder, "run37.notes.json")
     with open(notes_path, "w") as handle:
         json.dump({"notes": [{"pitch": 60, "start": 0.0, "end": 1.0, "velocity": 90},
                              {"pitch": 67, "start": 1.0, "end": 2.0, "velocity": 80}]}, handle)
-    placed, beats_files = {}, {}
+    placed, beats_files, auditions = {}, {}, {}
     for version in wanted:
         for where in ("session", "arrangement"):
-            placed["%s/%s" % (version, where)] = convert_once(version, where, wav, folder, notes_path, beats_files)
-    print(json.dumps({"python": "%d.%d.%d" % sys.version_info[:3], "placed": placed, "beats_files": beats_files}))
+            key = "%s/%s" % (version, where)
+            placed[key] = convert_once(version, where, wav, folder, notes_path, beats_files)
+            auditions[key] = audition_once(version, where, wav, folder, notes_path)
+    print(json.dumps({"python": "%d.%d.%d" % sys.version_info[:3], "placed": placed, "beats_files": beats_files,
+                      "auditions": auditions}))
 
 
 if __name__ == "__main__":
