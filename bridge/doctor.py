@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from bridge import __version__
 from bridge.engine.model import DEFAULT_MODEL, looks_like_path, offline
 from bridge.engine.optional import essentia_available
+from bridge.hosts import HOSTS, installed_state
 from bridge.output.ports import DEFAULT_MIDI_PORT, compiled_apis, quiet_native_stderr
 
 OK, WARN, MISSING = "ok", "warn", "missing"
@@ -54,7 +55,7 @@ def package_checks() -> list[Check]:
             checks.append(Check(dist, MISSING if required else WARN, "not installed", advice))
             continue
         checks.append(Check(dist, OK, version))
-    try:
+    try:  # each probe imports its library itself: a missing one is a finding, not a crash
         import soundfile
 
         checks.append(Check("libsndfile", OK, soundfile.__libsndfile_version__))
@@ -64,7 +65,7 @@ def package_checks() -> list[Check]:
 
 
 def device_check() -> Check:
-    try:
+    try:  # a missing torch is reported, not raised
         import torch
     except ImportError:
         return Check("device", MISSING, "torch is not installed", "pip install torch")
@@ -86,7 +87,7 @@ def model_check(model: str = DEFAULT_MODEL) -> Check:
     if looks_like_path(model):
         return Check("model", MISSING, f"model folder not found: {model}",
                      "copy a full download of sweetcocoa/pop2piano there, or pass --model DIR")
-    try:
+    try:  # a missing hub client is reported, not raised
         from huggingface_hub import constants, try_to_load_from_cache
     except ImportError:
         return Check("model", MISSING, "huggingface_hub is not installed", "pip install huggingface_hub")
@@ -142,7 +143,6 @@ MIDI_ADVICE = {
 
 def daw_checks() -> list[Check]:
     """For each DAW: are the scripts in its default folder, as this version has them, and can they run us?"""
-    from bridge.hosts import HOSTS, installed_state
 
     checks = []
     for host in HOSTS.values():

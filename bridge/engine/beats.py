@@ -74,7 +74,7 @@ def _essentia(samples: np.ndarray) -> tuple[float, np.ndarray, str] | str:
 
 
 def _librosa(samples: np.ndarray) -> tuple[float, np.ndarray, str] | str:
-    import librosa
+    import librosa  # a second of import time (numba), paid only when essentia is missing
 
     y = np.ascontiguousarray(samples, dtype=np.float32)
     envelope = librosa.onset.onset_strength(y=y, sr=TRACKER_SAMPLE_RATE, hop_length=_HOP)

@@ -83,7 +83,7 @@ def choose(device: str | None, precision: str, machine: Machine) -> Placement:
 
 def probe() -> Machine:
     """What this machine has, as torch sees it."""
-    import torch
+    import torch  # seconds to import: `doctor` and the CLI probe only when they need a device
 
     cuda = torch.cuda.is_available()
     mps = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()

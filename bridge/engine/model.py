@@ -65,6 +65,7 @@ def looks_like_path(model: str) -> bool:
 
 
 def _download(model: str, revision: str | None) -> str:
+    # The hub client is needed only to fetch a model: importing it here keeps `import bridge` light.
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
@@ -148,6 +149,7 @@ def load(
         raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
     overrides = {"dense_act_fn": "gelu_new"} if activation == "gelu_new" else {}
     essentia_available()  # imports essentia quietly first: transformers' Pop2Piano imports it, and it prints
+    # transformers and torch take seconds to import: only the process that loads the model pays it.
     from transformers import Pop2PianoForConditionalGeneration
     from transformers.utils import logging as hf_logging
 
@@ -163,7 +165,7 @@ def load(
     except (OSError, ValueError, RuntimeError, json.JSONDecodeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelUnavailable(f"could not load the model from {source.folder}: {first}") from None
-    import torch
+    import torch  # already loaded by transformers above; imported here like it, for the same reason
 
     model = model.to(device).eval()
     dtype = torch.float32

@@ -26,7 +26,7 @@ def whole_factor_taps(
     Mirrors resampy 0.4's setup: the window scaled by the rate ratio, the table step
     ``int(scale * precision)``, and the left/right wing tap counts of its loop.
     """
-    from resampy.filters import get_filter
+    from resampy.filters import get_filter  # resampy pulls numba: loaded when a resampler is built
 
     if sr_new >= sr_orig or sr_orig % sr_new:
         return None
@@ -97,7 +97,7 @@ def decimate(samples: np.ndarray, factor: int, left: np.ndarray, right: np.ndarr
 
 def resample_kaiser_best(samples: np.ndarray, sr_orig: int, sr_new: int) -> np.ndarray:
     """librosa.resample(..., res_type="kaiser_best") for mono float32, via the FIR when it applies."""
-    import librosa
+    import librosa  # the fallback only; importing it costs a second (numba)
 
     taps = whole_factor_taps(sr_orig, sr_new) if samples.ndim == 1 else None
     if taps is None or samples.dtype != np.float32:
