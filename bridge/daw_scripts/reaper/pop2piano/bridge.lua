@@ -674,7 +674,9 @@ function bridge.audition(info, options, on_done)
     end
     if failure then return finish(failure) end
     local problem = state.error or state.client_error
-    if problem and problem.code == "model_unavailable" then return finish(core.model_unavailable_message(problem.message)) end
+    if problem and problem.code == "model_unavailable" then
+      return finish(core.model_unavailable_message(problem.message))
+    end
     if problem then return finish(string.format("%s (%s): %s", label, placed, problem.message)) end
     if state.cancelled then return finish(string.format("%s cancelled (%s).", label, placed)) end
     local skipped = #audition.skipped > 0 and (" (no notes file for " .. table.concat(audition.skipped, ", ") .. ")")
