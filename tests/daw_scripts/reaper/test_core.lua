@@ -310,8 +310,8 @@ test("audition placement: one item, a take per style in arrival order, first act
   eq(reaper.GetActiveTake(items[1]), takes[2])
   -- the item deleted (or its creation undone): no error, the audition is told why
   reaper._delete_item(items[1])
-  local count, why = bridge.place_style(audition, docs.composer2, "composer3")
-  eq(count, nil); assert(why:find("deleted"), why)
+  local placed, why = bridge.place_style(audition, docs.composer2, "composer3")
+  eq(placed, nil); assert(why:find("deleted"), why)
   eq(#reaper._project.undo, 4)
 end)
 
