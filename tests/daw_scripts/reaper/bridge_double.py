@@ -89,10 +89,11 @@ def main() -> int:
             out_dir = args[args.index("out_dir") + 1]
             notes_path = os.path.join(out_dir, f"{job}.notes.json")
             # As the real bridge writes it (docs/notes-json.md): the composer it used is always named,
-            # the requested one or its model's first style.
+            # the requested one or its model's first style, and where the beats came from.
             chosen = args[args.index("composer") + 1] if "composer" in args else "composer1"
             with open(notes_path, "w", encoding="utf-8") as handle:
-                json.dump({"composer": chosen, **behaviour["notes"]}, handle)
+                source = "beats_file" if "beats_file" in args else "tracked"
+                json.dump({"composer": chosen, "beat_source": source, **behaviour["notes"]}, handle)
         def style_notes(composer: str) -> str:
             args = request["args"]
             path = os.path.join(args[args.index("out_dir") + 1], f"{job}-{composer}.notes.json")
