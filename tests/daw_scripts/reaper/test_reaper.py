@@ -706,6 +706,37 @@ def test_choose_composer_action_asks_the_bridge_and_remembers(daemon, song_path,
     assert_clean(out)
 
 
+def test_project_grid_reaches_the_real_bridge(daemon, song_path, tmp_path):
+    out, project = real_convert(tmp_path, daemon.port, song_path, extstate={"grid": "project"},
+                                tempo_markers=[{"time": 0.0, "bpm": 97.0}, {"time": 12.0, "bpm": 140.0}])
+    assert out["messages"] == [] and "on the project grid" in out["console"]
+    [notes_file] = glob.glob(str(project / "Pop2Piano" / "*.notes.json"))
+    doc = json.load(open(notes_file, encoding="utf-8"))
+    assert doc["beat_source"] == "beats_file"
+    assert glob.glob(str(project / "Pop2Piano" / "*.beats.json")) == []
+    assert "(beats: beats_file)" in out["console"] and len(midi_items(out)[0]["notes"]) == len(
+        [n for n in doc["notes"] if n["start"] < 6.4])
+    assert_clean(out)
+
+
+def test_audition_of_two_styles_with_the_real_bridge(daemon, song_path, tmp_path):
+    out, project = real_convert(tmp_path, daemon.port, song_path, action="audition", user_inputs="2;5")
+    assert out["messages"] == []
+    [item] = midi_items(out)
+    assert [t["name"] for t in item["takes"]] == ["composer2", "composer5"] and item["active"] == 1
+    assert out["tracks"][1]["name"] == "Take 1 - audition (piano)"
+    for take in item["takes"]:
+        [notes_file] = glob.glob(str(project / "Pop2Piano" / f"* - {take['name']} - *.notes.json"))
+        doc = json.load(open(notes_file, encoding="utf-8"))
+        want = sorted((n["pitch"], 10.0 + n["start"], 10.0 + min(n["end"], 6.4)) for n in doc["notes"] if n["start"] < 6.4)
+        got = sorted((n["pitch"], n["t0"], n["t1"]) for n in take["notes"])
+        assert len(got) == len(want) > 0
+        assert all(g[0] == w[0] and abs(g[1] - w[1]) < 1e-6 and abs(g[2] - w[2]) < 1e-6 for g, w in zip(got, want))
+    assert out["undo"] == ["Pop2Piano: Take 1 - audition (piano) composer2", "Pop2Piano: Take 1 - audition (piano) composer5"]
+    assert "2 of 2 styles placed" in out["console"]
+    assert_clean(out)
+
+
 def test_windows_host_runs_the_real_bridge(daemon, song_path, tmp_path):
     out, _project = real_convert(tmp_path, daemon.port, song_path, command=[WINDOWS_BRIDGE], os="Win64",
                                  windows_programs={WINDOWS_BRIDGE: {"argv": REAL_BRIDGE, "console": False}})
