@@ -124,15 +124,20 @@ test("fake time_precise is wall time", function()
   r._advance(20); assert(r.time_precise() - t0 >= 20)
 end)
 
-test("insertion: a track under the item's track, notes at exact project times, one undo point", function()
+-- A project with a tempo change at 12 s, tracks "Vocals" (an audio item at 10 s for 6.4 s) and
+-- "Drums", and the REAPER module loaded fresh on it. Returns the module and the item's info.
+local function vocals_project(fields)
   reaper = fake.new({ tempo_markers = { { time = 0, bpm = 97 }, { time = 12, bpm = 140 } } })
   package.loaded["bridge"] = nil
   local bridge = require("bridge")
-  local t1 = reaper._add_track("Vocals")
+  local vocals = reaper._add_track("Vocals")
   reaper._add_track("Drums")
-  local it = reaper._add_audio_item(t1, { file = "/x.wav", source_length = 30, position = 10, length = 6.4,
-    startoffs = 1.5, playrate = 1.25, name = "Take 1" })
-  local info = bridge.item_info(it)
+  fields.file, fields.source_length, fields.position, fields.length, fields.name = "/x.wav", 30, 10, 6.4, "Take 1"
+  return bridge, bridge.item_info(reaper._add_audio_item(vocals, fields))
+end
+
+test("insertion: a track under the item's track, notes at exact project times, one undo point", function()
+  local bridge, info = vocals_project({ startoffs = 1.5, playrate = 1.25 })
   near(info.playrate, 1.25); near(info.tempo, 97); eq(info.preserve_pitch, true)
   local doc = { notes = { { pitch = 60, start = 0.25, ["end"] = 1.0, velocity = 90 },
     { pitch = 67, start = 6.0, ["end"] = 9.0, velocity = 70 } } }
@@ -275,13 +280,7 @@ test("fake takes: an added take is empty until it gets a source; sources in use 
 end)
 
 test("audition placement: one item, a take per style in arrival order, first active, exact times", function()
-  reaper = fake.new({ tempo_markers = { { time = 0, bpm = 97 }, { time = 12, bpm = 140 } } })
-  package.loaded["bridge"] = nil
-  local bridge = require("bridge")
-  local vocals = reaper._add_track("Vocals")
-  reaper._add_track("Drums")
-  local info = bridge.item_info(reaper._add_audio_item(vocals, { file = "/x.wav", source_length = 30, position = 10,
-    length = 6.4, name = "Take 1" }))
+  local bridge, info = vocals_project({})
   local audition = { info = info, request = { shift = 0, transpose = 0 } }
   local docs = {
     composer7 = { notes = { { pitch = 60, start = 0.25, ["end"] = 1.0, velocity = 90 } } },
