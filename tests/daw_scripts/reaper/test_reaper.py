@@ -720,10 +720,13 @@ def test_project_grid_reaches_the_real_bridge(daemon, song_path, tmp_path):
 
 
 def test_audition_of_two_styles_with_the_real_bridge(daemon, song_path, tmp_path):
+    # composer5 may be cached by another test (then the bridge answers it first): takes follow arrival
     out, project = real_convert(tmp_path, daemon.port, song_path, action="audition", user_inputs="2;5")
     assert out["messages"] == []
     [item] = midi_items(out)
-    assert [t["name"] for t in item["takes"]] == ["composer2", "composer5"] and item["active"] == 1
+    arrival = re.findall(r"styles ready \((composer\d+):", out["console"])
+    assert [t["name"] for t in item["takes"]] == arrival and sorted(arrival) == ["composer2", "composer5"]
+    assert item["active"] == 1
     assert out["tracks"][1]["name"] == "Take 1 - audition (piano)"
     for take in item["takes"]:
         [notes_file] = glob.glob(str(project / "Pop2Piano" / f"* - {take['name']} - *.notes.json"))
@@ -732,7 +735,7 @@ def test_audition_of_two_styles_with_the_real_bridge(daemon, song_path, tmp_path
         got = sorted((n["pitch"], n["t0"], n["t1"]) for n in take["notes"])
         assert len(got) == len(want) > 0
         assert all(g[0] == w[0] and abs(g[1] - w[1]) < 1e-6 and abs(g[2] - w[2]) < 1e-6 for g, w in zip(got, want))
-    assert out["undo"] == ["Pop2Piano: Take 1 - audition (piano) composer2", "Pop2Piano: Take 1 - audition (piano) composer5"]
+    assert out["undo"] == [f"Pop2Piano: Take 1 - audition (piano) {name}" for name in arrival]
     assert "2 of 2 styles placed" in out["console"]
     assert_clean(out)
 
