@@ -180,7 +180,7 @@ end
 
 -- What the lines say about a request.
 function core.job_state(lines)
-  local s = { started = false, fraction = 0, stage = "starting", replies = {}, count = #lines }
+  local s = { started = false, fraction = 0, stage = "starting", replies = {}, styles = {}, count = #lines }
   for _, line in ipairs(lines) do
     local tag = line[1]
     if tag == "#started" then
@@ -197,6 +197,9 @@ function core.job_state(lines)
     elseif tag == "/pop2piano/progress" then
       s.fraction = tonumber(line[3]) or s.fraction
       s.stage = tostring(line[4] or s.stage)
+    elseif tag == "/pop2piano/done_style" then -- one style of an audition (docs/protocol.md, "Auditions")
+      s.styles[#s.styles + 1] = { composer = tostring(line[3] or ""), midi = line[4], notes = line[5],
+        count = tonumber(line[6]) or 0 }
     elseif tag == "/pop2piano/done" then
       s.done = { midi = line[3], notes = line[4], count = tonumber(line[5]) or 0 }
       s.fraction, s.stage = 1, "done"
@@ -369,6 +372,35 @@ function core.source_beats(session_times, position, start, playrate)
   return out
 end
 
+-- The quarter notes of a tempo map over `t0`..`t1` (session seconds), one beyond each end and none
+-- before the session's start: the DAW's grid as the bridge's beats. to_qn/to_time convert a
+-- session time to quarter notes and back through the DAW's tempo map (tempo changes and ramps
+-- are the DAW's business).
+function core.quarter_note_times(to_qn, to_time, t0, t1)
+  local first = math.max(math.floor(to_qn(t0) + core.EPSILON) - 1, 0)
+  local last = math.ceil(to_qn(t1) - core.EPSILON) + 1
+  local times = {}
+  for q = first, last do times[#times + 1] = to_time(q) end
+  return times
+end
+
+-- A grid's beats (seconds, increasing) in the producer's words: "17 beats, 97-140 BPM".
+function core.beats_summary(times)
+  local slow, fast = math.huge, 0
+  for i = 2, #times do
+    local bpm = 60 / (times[i] - times[i - 1])
+    slow, fast = math.min(slow, bpm), math.max(fast, bpm)
+  end
+  if #times < 2 then return string.format("%d beats", #times) end
+  if fast - slow < 0.05 then return string.format("%d beats, %.1f BPM", #times, slow) end
+  return string.format("%d beats, %.1f-%.1f BPM", #times, slow, fast)
+end
+
+-- Write a beats file (a JSON array of source seconds, docs/protocol.md "The session's grid").
+function core.write_beats_file(path, beats)
+  return core.write_file(path, json.encode(json.array(beats)))
+end
+
 -- Project times of the notes of a notes document (times in seconds from the converted range's
 -- start, at the take's rate). placement: {position, length, shift, transpose}.
 -- Each note → {pitch, t0, t1, velocity}: moved by `shift` and transposed, cut at the item's end,
@@ -433,6 +465,26 @@ function core.composer_number(name, composers)
     if c == name then return tostring(i) end
   end
   return "1"
+end
+
+-- The styles of an audition the producer typed: "all" (or nothing) for every style, else numbers
+-- or names separated by commas ("3, 7, composer11"), each checked against the bridge's list; a
+-- style named twice counts once. Returns the bridge's `composer` value ("all" or "composer3,composer7")
+-- and the names (every composer for "all"), or nil and why.
+function core.audition_styles(text, composers)
+  text = tostring(text or ""):match("^%s*(.-)%s*$")
+  if text == "" or text:lower() == "all" then return "all", { table.unpack(composers) } end
+  local names, seen = {}, {}
+  for part in text:gmatch("[^,;]+") do
+    local name = core.composer_choice(part, composers)
+    if not name then
+      return nil, string.format("\"%s\" is not one of the bridge's styles (1 to %d, or a name)",
+        part:match("^%s*(.-)%s*$"), #composers)
+    end
+    if not seen[name] then names[#names + 1], seen[name] = name, true end
+  end
+  if #names == 0 then return nil, "no style given" end
+  return table.concat(names, ","), names
 end
 
 -- A job id the bridge accepts (letters, digits and . _ : -), unique enough for file names too.

@@ -3,7 +3,7 @@
     python bridge/daw_scripts/reaper/make_index.py [--base-url URL]
 
 URL is where the repository's raw ``bridge/daw_scripts/`` files are served (the default is the
-project's GitHub). One package installs all four actions (each registered in the Main section) and
+project's GitHub). One package installs all five actions (each registered in the Main section) and
 their modules: REAPER's own (``reaper/pop2piano/``) and the core shared with Ardour (``lua/``), at the
 paths ``pop2piano-bridge install reaper`` gives them (``bridge.hosts.package_files``).
 """

@@ -287,6 +287,54 @@ test("settings: problems name where the override came from", function()
   assert(problems[2]:find("^pop2piano%-choices%.json port"), problems[2])
 end)
 
+---------------------------------------------------------------------------------------------------
+-- The project grid and auditions
+
+test("quarter notes over a clip: one beyond each end, none before the session start", function()
+  -- 120 BPM up to 4 s (8 QN), then 60 BPM: an independent tempo map
+  local function to_qn(t) return t <= 4 and t * 2 or 8 + (t - 4) end
+  local function to_time(q) return q <= 8 and q / 2 or 4 + (q - 8) end
+  local times = core.quarter_note_times(to_qn, to_time, 3.2, 6.5)
+  -- QN 6.4 .. 10.5: from QN 5 to QN 12
+  same_list(times, { 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 7.0, 8.0 })
+  same_list(core.quarter_note_times(to_qn, to_time, 0, 1), { 0.0, 0.5, 1.0, 1.5 })
+  same_list(core.quarter_note_times(to_qn, to_time, 1.0, 2.0), { 0.5, 1.0, 1.5, 2.0, 2.5 }) -- on a beat: no extra
+  eq(core.beats_summary(times), "8 beats, 60.0-120.0 BPM")
+  eq(core.beats_summary({ 0, 0.5, 1.0 }), "3 beats, 120.0 BPM")
+end)
+
+test("source beats: session seconds to the seconds of the clip's file (offset, rate)", function()
+  local beats = core.source_beats({ 9.5, 10.0, 10.5, 12.0 }, 10.0, 3.5, 1.25)
+  same_list(beats, { 2.875, 3.5, 4.125, 6.0 })
+  local path = os.tmpname()
+  assert(core.write_beats_file(path, beats))
+  eq(core.read_file(path), "[2.875,3.5,4.125,6.0]")
+  os.remove(path)
+end)
+
+test("audition styles: all, numbers and names, checked, each once", function()
+  local composers = { "composer1", "composer2", "jazz" }
+  local value, names = core.audition_styles("", composers)
+  eq(value, "all"); same_list(names, composers)
+  value, names = core.audition_styles(" ALL ", composers)
+  eq(value, "all"); eq(#names, 3)
+  value, names = core.audition_styles("3, composer1 ,3", composers)
+  eq(value, "jazz,composer1"); same_list(names, { "jazz", "composer1" })
+  local none, why = core.audition_styles("2, 4", composers)
+  eq(none, nil); assert(why:find('"4" is not one of', 1, true), why)
+end)
+
+test("job state: each done_style of an audition, in arrival order, then done", function()
+  local s = core.job_state({ { "#started", "0.1" }, { "/pop2piano/accepted", "j" },
+    { "/pop2piano/done_style", "j", "composer7", "/o/a.mid", "/o/a.notes.json", 12 },
+    { "/pop2piano/progress", "j", 0.6, "generating" },
+    { "/pop2piano/done_style", "j", "composer3", "/o/b.mid", "/o/b.notes.json", 9 } })
+  eq(#s.styles, 2); eq(s.styles[1].composer, "composer7"); eq(s.styles[2].notes, "/o/b.notes.json")
+  eq(s.styles[2].count, 9); eq(s.done, nil); eq(#s.replies, 0)
+  s = core.job_state({ { "/pop2piano/done", "j", "", "", 2 }, { "#exit", 0 } })
+  eq(s.done.count, 2); eq(#s.styles, 0)
+end)
+
 
 print(string.format("%s: %d tests, %d failures", _VERSION, count, failures))
 os.exit(failures == 0 and 0 or 1)

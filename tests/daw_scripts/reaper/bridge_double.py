@@ -6,7 +6,8 @@ It behaves as the scenario file says, so the scripts' deadlines, auto-start and 
 tested in seconds: ``send`` reads the request (and deletes it, as the real one does), logs what it
 got, and writes the JSON lines the scenario gives for that address; ``serve`` logs its argv and
 marks the bridge as up after a delay (or fails). Every invocation is appended to the scenario's
-``log`` file as one JSON line: ``{"argv": [...], "request": {...}}``.
+``log`` file as one JSON line: ``{"argv": [...], "request": {...}}``, plus ``"beats"``: what the
+request's beats file held when ``send`` ran (the script removes it once the job ended).
 
 send behaviours, by request address (``"*"`` for any):
   {"kind": "silent"}                 never writes a line (a command that does not start)
@@ -14,7 +15,9 @@ send behaviours, by request address (``"*"`` for any):
   {"kind": "lines", "lines": [...], "every": s, "notes": {...}}
                                      "#started", then each line (every s seconds); a line may use
                                      "$JOB" (the convert job id) and "$NOTES" (a notes document
-                                     written from "notes" into the request's out_dir)
+                                     written from "notes" into the request's out_dir), or
+                                     "$NOTES:<composer>" (an audition's style: a notes document of
+                                     that composer from "styles": {composer: [notes…]})
   {"kind": "needs_serve", "served": {...}}
                                      "#error not_running" until ``serve`` ran, then the "served"
                                      behaviour
@@ -55,7 +58,12 @@ def main() -> int:
     with open(argv[2], encoding="utf-8") as handle:
         request = json.load(handle)
     os.remove(argv[2])
-    log({"argv": argv, "request": request})
+    entry = {"argv": argv, "request": request}
+    args = request.get("args", [])
+    if "beats_file" in args:
+        with open(args[args.index("beats_file") + 1], encoding="utf-8") as handle:
+            entry["beats"] = json.load(handle)
+    log(entry)
     behaviour = scenario["send"].get(request["address"], scenario["send"].get("*"))
     if behaviour["kind"] == "needs_serve":
         if os.path.exists(scenario["served_flag"]):
@@ -81,13 +89,31 @@ def main() -> int:
             out_dir = args[args.index("out_dir") + 1]
             notes_path = os.path.join(out_dir, f"{job}.notes.json")
             # As the real bridge writes it (docs/notes-json.md): the composer it used is always named,
-            # the requested one or its model's first style.
+            # the requested one or its model's first style, and where the beats came from.
             chosen = args[args.index("composer") + 1] if "composer" in args else "composer1"
             with open(notes_path, "w", encoding="utf-8") as handle:
-                json.dump({"composer": chosen, **behaviour["notes"]}, handle)
+                source = "beats_file" if "beats_file" in args else "tracked"
+                json.dump({"composer": chosen, "beat_source": source, **behaviour["notes"]}, handle)
+        def style_notes(composer: str) -> str:
+            args = request["args"]
+            path = os.path.join(args[args.index("out_dir") + 1], f"{job}-{composer}.notes.json")
+            source = "beats_file" if "beats_file" in args else "tracked"
+            with open(path, "w", encoding="utf-8") as handle:
+                json.dump({"composer": composer, "beat_source": source, "notes": behaviour["styles"][composer]}, handle)
+            return path
+
+        def value(v):
+            if v == "$NOTES":
+                return notes_path
+            if v == "$JOB":
+                return job
+            if isinstance(v, str) and v.startswith("$NOTES:"):
+                return style_notes(v[len("$NOTES:"):])
+            return v
+
         for line in behaviour["lines"]:
             time.sleep(float(behaviour.get("every", 0)))
-            emit([notes_path if v == "$NOTES" else job if v == "$JOB" else v for v in line])
+            emit([value(v) for v in line])
     return 0
 
 

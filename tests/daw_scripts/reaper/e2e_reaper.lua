@@ -23,6 +23,7 @@ local ACTIONS = {
   choose = "Pop2Piano - Convert selected items to piano (choose composer).lua",
   preview = "Pop2Piano - Preview selected item live.lua",
   stop = "Pop2Piano - Stop live preview.lua",
+  audition = "Pop2Piano - Audition composer styles.lua",
 }
 local actions = scenario.actions or { scenario.action or "convert" }
 local function script_of(action) return scenario.scripts .. "/" .. ACTIONS[action] end
@@ -61,6 +62,21 @@ for _, t in ipairs(scenario.tracks or {}) do
 end
 
 local step, pause = scenario.clock_step or 0, scenario.sleep or 0.05
+-- The producer deletes the audition's MIDI item or track once it holds `takes` takes:
+-- scenario.delete_at = {takes = N, what = "item" | "track"}.
+local delete_at = scenario.delete_at
+local function producer_edits()
+  if not delete_at or delete_at.done then return end
+  for _, track in ipairs(reaper._project.tracks) do
+    for _, item in ipairs(track.items) do
+      if track.name:find("audition", 1, true) and #item.takes >= delete_at.takes then
+        delete_at.done = true
+        if delete_at.what == "track" then reaper._delete_track(track) else reaper._delete_item(item) end
+        return
+      end
+    end
+  end
+end
 local ok, err = pcall(function()
   for _, action in ipairs(actions) do
     -- each action sees itself as the running script (get_action_context)
@@ -70,6 +86,7 @@ local ok, err = pcall(function()
   end
   reaper._run_deferred(scenario.max_seconds or 120, function()
     if step > 0 then reaper._advance(step) end
+    producer_edits()
     os.execute(string.format("sleep %.3f", pause))
   end)
 end)
@@ -84,17 +101,25 @@ local result = { error = not ok and tostring(err) or codec.null, tracks = {}, me
 for i, track in ipairs(p.tracks) do
   local t = { index = i, name = track.name, items = {} }
   for _, item in ipairs(track.items) do
-    local take = item.takes[1]
-    local out = { position = item.position, length = item.length, midi = take and take.midi or false,
-      name = take and take.name or "", notes = {} }
-    if take and take.midi then
-      for _, n in ipairs(take.notes) do
-        out.notes[#out.notes + 1] = { pitch = n.pitch, vel = n.vel, t0 = reaper._ppq_to_time(take, n.p0),
-          t1 = reaper._ppq_to_time(take, n.p1), p0 = n.p0, p1 = n.p1 }
+    -- every take (name, MIDI notes in project seconds), and the active take's as the item's own
+    local takes = {}
+    for k, take in ipairs(item.takes) do
+      local tk = { name = take.name, midi = take.midi, notes = {}, sorted = take.sorted }
+      if take.midi then
+        for _, n in ipairs(take.notes) do
+          tk.notes[#tk.notes + 1] = { pitch = n.pitch, vel = n.vel, t0 = reaper._ppq_to_time(take, n.p0),
+            t1 = reaper._ppq_to_time(take, n.p1), p0 = n.p0, p1 = n.p1 }
+        end
       end
-      out.sorted = take.sorted
+      codec.array(tk.notes)
+      takes[k] = tk
     end
-    t.items[#t.items + 1] = out
+    local active = reaper.GetActiveTake(item)
+    local index = 0
+    for k, take in ipairs(item.takes) do if take == active then index = k end end
+    local shown = takes[index] or { name = "", midi = false, notes = codec.array({}) }
+    t.items[#t.items + 1] = { position = item.position, length = item.length, midi = shown.midi, name = shown.name,
+      notes = shown.notes, sorted = shown.sorted, takes = codec.array(takes), active = index }
   end
   result.tracks[#result.tracks + 1] = t
 end
@@ -115,6 +140,6 @@ for _, list in ipairs({ "messages", "undo", "edits_outside_undo", "unknown_keys"
 end
 for _, t in ipairs(result.tracks) do
   codec.array(t.items)
-  for _, it in ipairs(t.items) do codec.array(it.notes) end
+  for _, it in ipairs(t.items) do codec.array(it.notes) end -- (and each take's, above)
 end
 print(codec.encode(result))

@@ -147,7 +147,8 @@ end
 --   windows_programs    Windows program path → {argv = {local argv prefix}, console = bool}:
 --                       what is installed on the pretend Windows machine
 --   resource_path, project_path, script_path, user_inputs (string or function), pid_file
---   tempo_markers       {{time = s, bpm = x, num = 4, denom = 4}, …} square tempo changes, or
+--   tempo_markers       {{time = s, bpm = x, num = 4, denom = 4, linear = false}, …} tempo changes:
+--                       square, or with linear = true a gradual change to the next marker, or
 --   tempo               one constant tempo (default 120)
 function fake.new(options)
   options = options or {}
@@ -337,37 +338,58 @@ function fake.new(options)
   function r.UpdateArrange() end
 
   -- tempo map ------------------------------------------------------------------------------------
-  -- Square tempo changes: between markers the tempo is constant; before the first marker the
-  -- first tempo holds. QN(t) integrates bpm/60.
+  -- Doc (GetTempoTimeSigMarker / SetTempoTimeSigMarker): a marker has timepos, bpm, time signature
+  -- and `lineartempo`. A marker without it holds its tempo up to the next marker (a square change);
+  -- with it, the tempo moves gradually to the next marker's (REAPER's "gradual tempo transition");
+  -- modelled here as linear in time. Tempo is in quarter notes per minute; QN(t) integrates bpm/60.
+  -- Before the first marker the first tempo holds.
   local function segment_at_time(t)
     local idx = 1
     for i, m in ipairs(markers) do if m.time <= t then idx = i end end
     return idx
   end
+  -- The tempo at `t` inside segment i, and the QN from the segment's start to `t`.
+  local function ramp(i)
+    local m, n = markers[i], markers[i + 1]
+    if not (m.linear and n) then return 0 end
+    return (n.bpm - m.bpm) / (n.time - m.time) -- bpm per second
+  end
+  local function segment_qn(i, dt)
+    return (markers[i].bpm * dt + ramp(i) * dt * dt / 2) / 60
+  end
   local function qn_at(i)
     local qn = 0
-    for k = 1, i - 1 do qn = qn + (markers[k + 1].time - markers[k].time) * markers[k].bpm / 60 end
+    for k = 1, i - 1 do qn = qn + segment_qn(k, markers[k + 1].time - markers[k].time) end
     return qn
+  end
+  local function bpm_at(t)
+    local i = segment_at_time(t)
+    return markers[i].bpm + ramp(i) * math.max(t - markers[i].time, 0)
   end
   -- Doc: TimeMap2_timeToQN(proj, tpos): "converts project time position to QN position".
   function r.TimeMap2_timeToQN(_proj, t)
     local i = segment_at_time(t)
-    return qn_at(i) + (t - markers[i].time) * markers[i].bpm / 60
+    return qn_at(i) + segment_qn(i, t - markers[i].time)
   end
   -- Doc: TimeMap2_QNToTime(proj, qn): "converts project QN position to time".
   function r.TimeMap2_QNToTime(_proj, qn)
     local i = 1
     for k = 1, #markers do if qn_at(k) <= qn then i = k end end
-    return markers[i].time + (qn - qn_at(i)) * 60 / markers[i].bpm
+    local rest, b, a = qn - qn_at(i), markers[i].bpm / 60, ramp(i) / 120
+    if a == 0 or rest < 0 then return markers[i].time + rest / b end
+    return markers[i].time + (-b + math.sqrt(b * b + 4 * a * rest)) / (2 * a) -- a·dt² + b·dt = rest
   end
   -- Doc: TimeMap_GetTimeSigAtTime(proj, time) → timesig_num, timesig_denom, tempo: "get the
   -- effective time signature and tempo" — of the marker in effect at that time.
   function r.TimeMap_GetTimeSigAtTime(_proj, t)
     local m = markers[segment_at_time(t)]
-    return m.num or 4, m.denom or 4, m.bpm
+    return m.num or 4, m.denom or 4, bpm_at(t)
   end
-  -- Doc: TimeMap2_GetDividedBpmAtTime(proj, time): "effective BPM at the time".
-  function r.TimeMap2_GetDividedBpmAtTime(_proj, t) return markers[segment_at_time(t)].bpm end
+  -- Doc: TimeMap2_GetDividedBpmAtTime(proj, time): "get the effective BPM at the time (seconds)
+  -- position (i.e. 2x in /8 signatures)".
+  function r.TimeMap2_GetDividedBpmAtTime(_proj, t)
+    return bpm_at(t) * (markers[segment_at_time(t)].denom or 4) / 4
+  end
 
   -- items, takes, sources ------------------------------------------------------------------------
   -- Test side: a file source, a section of a source (offset/length in its parent, possibly
@@ -407,7 +429,7 @@ function fake.new(options)
   function r.CountSelectedMediaItems(_proj) return #selected() end
   function r.GetSelectedMediaItem(_proj, i) return selected()[i + 1] end
   -- Doc: GetActiveTake(item): "get the active take in this item" (nil for an empty item).
-  function r.GetActiveTake(item) return item.takes[1] end
+  function r.GetActiveTake(item) return item.takes[item.active or 1] end
   -- Doc: TakeIsMIDI(take).
   function r.TakeIsMIDI(take) return take.midi end
   -- Doc: GetMediaItemTake_Source(take).
@@ -472,12 +494,46 @@ function fake.new(options)
     return m and m.slope or 0
   end
 
+  -- Objects of the project (what ValidatePtr2 answers): tracks in the track list, items on a
+  -- track of it, takes of such an item.
+  local function track_valid(track)
+    for _, t in ipairs(project.tracks) do if t == track then return true end end
+    return false
+  end
+  local function item_valid(item)
+    if type(item) ~= "table" or not track_valid(item.track) then return false end
+    for _, it in ipairs(item.track.items) do if it == item then return true end end
+    return false
+  end
+  -- Doc: ValidatePtr2(proj, pointer, ctypename): "Return true if the pointer is a valid object of
+  -- the right type in proj … Supported types are: ReaProject*, MediaTrack*, MediaItem*,
+  -- MediaItem_Take*, TrackEnvelope* and PCM_source*." (REAPER 5.0+; in 6.09's page.)
+  function r.ValidatePtr2(_proj, pointer, ctype)
+    if ctype == "MediaTrack*" then return track_valid(pointer) end
+    if ctype == "MediaItem*" then return item_valid(pointer) end
+    if ctype == "MediaItem_Take*" then
+      if type(pointer) ~= "table" or not item_valid(pointer.item) then return false end
+      for _, tk in ipairs(pointer.item.takes) do if tk == pointer then return true end end
+      return false
+    end
+    return false
+  end
+  -- Using an object that was deleted is undefined in REAPER (a freed pointer: at best ignored, at
+  -- worst a crash); the fake raises, so a script that forgets ValidatePtr2 fails its test.
+  local function live_track(track, fn)
+    if not track_valid(track) then error(fn .. ": the track was deleted (check ValidatePtr2 first)", 3) end
+  end
+  local function live_item(item, fn)
+    if not item_valid(item) then error(fn .. ": the item was deleted (check ValidatePtr2 first)", 3) end
+  end
+
   -- tracks ---------------------------------------------------------------------------------------
   local function index_of(track)
     for i, t in ipairs(project.tracks) do if t == track then return i end end
   end
   -- Doc: GetMediaTrackInfo_Value(tr, parmname): IP_TRACKNUMBER : 1-based, 0=not found.
   function r.GetMediaTrackInfo_Value(track, key)
+    if key == "IP_TRACKNUMBER" and not track_valid(track) then return 0 end
     if key == "IP_TRACKNUMBER" then return index_of(track) or 0 end
     project.unknown_keys[#project.unknown_keys + 1] = key
     return 0
@@ -505,13 +561,76 @@ function fake.new(options)
   -- Doc: CreateNewMIDIItemInProj(track, starttime, endtime, qnIn): "Create a new MIDI media item,
   -- containing no MIDI events. Time is in seconds unless qn is set."
   function r.CreateNewMIDIItemInProj(track, start, finish, qn)
+    live_track(track, "CreateNewMIDIItemInProj")
     edit("CreateNewMIDIItemInProj")
     if qn then start, finish = r.TimeMap2_QNToTime(0, start), r.TimeMap2_QNToTime(0, finish) end
-    local take = { midi = true, notes = {}, name = "", sorted = true, stretch = {} }
+    -- The events live in the take's MIDI source (GetMediaItemTake_Source gives it).
+    local source = { kind = "midi", notes = {} }
+    local take = { midi = true, source = source, notes = source.notes, name = "", sorted = true, stretch = {} }
     local item = { track = track, position = start, length = finish - start, takes = { take }, selected = false }
     take.item = item
     track.items[#track.items + 1] = item
     return item
+  end
+  -- Doc: AddTakeToMediaItem(item): "creates a new take in an item". The take is empty: no source
+  -- (GetMediaItemTake_Source gives nil, TakeIsMIDI false, MIDI_InsertNote fails) until one is set
+  -- with SetMediaItemTake_Source, as scripts that build takes do (e.g. a temporary MIDI item's
+  -- source: CreateNewMIDIItemInProj, AddTakeToMediaItem, SetMediaItemTake_Source,
+  -- DeleteTrackMediaItem). Whether the new take becomes the active one is not documented: the fake
+  -- makes it active, the reading that a script must undo.
+  function r.AddTakeToMediaItem(item)
+    live_item(item, "AddTakeToMediaItem")
+    edit("AddTakeToMediaItem")
+    local take = { midi = false, notes = {}, name = "", sorted = true, stretch = {}, item = item }
+    item.takes[#item.takes + 1] = take
+    item.active = #item.takes
+    return take
+  end
+  -- Doc: SetMediaItemTake_Source(take, source): "Set media source of media item take. The old
+  -- source will not be destroyed … If source already exists in any project, it will be duplicated
+  -- before being set." → boolean. A MIDI source brings its events (copied when duplicated).
+  function r.SetMediaItemTake_Source(take, source)
+    if type(take) ~= "table" or type(source) ~= "table" then return false end
+    live_item(take.item, "SetMediaItemTake_Source")
+    edit("SetMediaItemTake_Source")
+    local in_use = false
+    for _, t in ipairs(project.tracks) do
+      for _, it in ipairs(t.items) do
+        for _, tk in ipairs(it.takes) do if tk.source == source then in_use = true end end
+      end
+    end
+    if in_use then
+      local copy = {}
+      for k, v in pairs(source) do copy[k] = v end
+      if source.notes then
+        copy.notes = {}
+        for i, n in ipairs(source.notes) do copy.notes[i] = n end
+      end
+      source = copy
+    end
+    take.source = source
+    take.midi = source.kind == "midi"
+    take.notes = source.notes or {}
+    return true
+  end
+  -- Doc: SetActiveTake(take): "set this take active in this media item".
+  function r.SetActiveTake(take)
+    live_item(take.item, "SetActiveTake")
+    edit("SetActiveTake")
+    for i, tk in ipairs(take.item.takes) do if tk == take then take.item.active = i end end
+  end
+  -- Doc: DeleteTrackMediaItem(tr, it) → boolean (false when the item is not on that track).
+  -- The item and its takes are gone: ValidatePtr2 says false for them from now on.
+  function r.DeleteTrackMediaItem(track, item)
+    live_track(track, "DeleteTrackMediaItem")
+    for i, it in ipairs(track.items) do
+      if it == item then
+        edit("DeleteTrackMediaItem")
+        table.remove(track.items, i)
+        return true
+      end
+    end
+    return false
   end
   -- Doc: GetSetMediaItemTakeInfo_String(tk, parmname, …): P_NAME : take name.
   function r.GetSetMediaItemTakeInfo_String(take, key, value, set)
@@ -535,6 +654,7 @@ function fake.new(options)
   -- Doc: MIDI_InsertNote(take, selected, muted, startppqpos, endppqpos, chan, pitch, vel, noSortIn):
   -- "Set noSort if inserting multiple events, then call MIDI_Sort when done."
   function r.MIDI_InsertNote(take, sel, muted, p0, p1, chan, pitch, vel, no_sort)
+    live_item(take.item, "MIDI_InsertNote")
     edit("MIDI_InsertNote")
     if not take.midi then return false end
     if pitch < 0 or pitch > 127 or vel < 1 or vel > 127 then return false end
@@ -548,6 +668,13 @@ function fake.new(options)
 
   -- helpers for tests ----------------------------------------------------------------------------
   function r._ppq_to_time(take, ppq) return r.MIDI_GetProjTimeFromPPQPos(take, ppq) end
+  -- The producer deletes a track or an item (or undoes its creation) while a script runs.
+  function r._delete_track(track)
+    for i, t in ipairs(project.tracks) do if t == track then table.remove(project.tracks, i) return end end
+  end
+  function r._delete_item(item)
+    for i, it in ipairs(item.track.items) do if it == item then table.remove(item.track.items, i) return end end
+  end
   -- Move the clock forward (deadline tests): time_precise() jumps, the processes keep real time.
   function r._advance(seconds) project.clock_offset = project.clock_offset + seconds end
   -- REAPER quits: non-persistent ExtState goes.

@@ -403,7 +403,7 @@ def test_tempo_changes_inside_the_item_keep_notes_at_their_project_times(tmp_pat
 COMPOSERS = {"kind": "lines", "lines": [["/pop2piano/composers", "composer1", "composer2", "jazz"], ["#exit", 0]]}
 
 
-@pytest.mark.parametrize("answer,composer", [("3,file", "jazz"), ("composer2,both", "composer2")])
+@pytest.mark.parametrize("answer,composer", [("3,file,tracked", "jazz"), ("composer2,both,tracked", "composer2")])
 def test_choose_action_offers_the_bridges_composers(tmp_path, answer, composer):
     command, log = double(tmp_path, {"/pop2piano/composers": COMPOSERS, "/pop2piano/convert": converted(NOTES)})
     scripts = install(tmp_path / "resource", command)
@@ -418,7 +418,7 @@ def test_choose_action_offers_the_bridges_composers(tmp_path, answer, composer):
 def test_choose_action_refuses_a_composer_the_bridge_does_not_have(tmp_path):
     command, log = double(tmp_path, {"/pop2piano/composers": COMPOSERS, "/pop2piano/convert": converted(NOTES)})
     scripts = install(tmp_path / "resource", command)
-    out = run(tmp_path, {"action": "choose", "scripts": scripts, "tracks": [track("Vocals")], "user_inputs": "21,file"})
+    out = run(tmp_path, {"action": "choose", "scripts": scripts, "tracks": [track("Vocals")], "user_inputs": "21,file,tracked"})
     [message] = out["messages"]
     assert "1 to 3" in message and "jazz" in message
     assert requests(log, "/pop2piano/convert") == []
@@ -433,7 +433,7 @@ MODEL_UNAVAILABLE = {"kind": "lines", "lines": [
 def test_a_bridge_without_model_says_what_to_do(tmp_path, action):
     command, log = double(tmp_path, {"*": MODEL_UNAVAILABLE})
     scripts = install(tmp_path / "resource", command)
-    out = run(tmp_path, {"action": action, "scripts": scripts, "tracks": [track("Vocals")], "user_inputs": "1,file"})
+    out = run(tmp_path, {"action": action, "scripts": scripts, "tracks": [track("Vocals")], "user_inputs": "1,file,tracked"})
     [message] = out["messages"]
     assert "no Pop2Piano model" in message and "huggingface-cli download" in message and "run this action again" in message
     assert out["dialogs"] == 0 and midi_items(out) == []
@@ -449,6 +449,156 @@ def test_preview_streams_without_inserting_anything(tmp_path):
     assert convert["args"][convert["args"].index("output") + 1] == "live" and "out_dir" not in convert["args"]
     assert out["messages"] == [] and midi_items(out) == [] and out["undo"] == []
     assert "played on the bridge's MIDI port" in out["console"]
+    assert_clean(out)
+
+
+# ------------------------------------------------------------------------------------------------
+# 6b. The project grid: REAPER's tempo map over the item as the bridge's beats (a beats file).
+
+
+def qn_time(q, markers):
+    """Project time of quarter note q under square tempo changes (the inverse of qn)."""
+    for i, (start, bpm) in enumerate(markers):
+        end = markers[i + 1][0] if i + 1 < len(markers) else math.inf
+        if q <= qn(end, markers) or end == math.inf:
+            return start + (q - qn(start, markers)) * 60 / bpm
+    raise AssertionError
+
+
+def test_choose_action_remembers_the_project_grid_and_sends_its_beats(tmp_path):
+    command, log = double(tmp_path, {"/pop2piano/composers": COMPOSERS, "/pop2piano/convert": converted(NOTES)})
+    scripts = install(tmp_path / "resource", command)
+    markers = [(0.0, 120.0), (12.0, 60.0)]
+    out = run(tmp_path, {"action": "choose", "scripts": scripts, "user_inputs": "2,file,project",
+                         "tempo_markers": [{"time": t, "bpm": b} for t, b in markers],
+                         "tracks": [track("Vocals", startoffs=1.5, playrate=1.25)]})
+    assert "Grid (tracked/project)" in out["last_dialog"]["captions"] and out["last_dialog"]["defaults"].endswith(",tracked")
+    assert out["extstate"]["Pop2Piano/grid"] == {"value": "project", "persist": True}
+    [call] = [c for c in calls(log) if c.get("request", {}).get("address") == "/pop2piano/convert"]
+    args = call["request"]["args"]
+    path = args[args.index("beats_file") + 1]
+    project = os.path.join(str(tmp_path / "project"), "Pop2Piano")
+    assert os.path.dirname(path) == project and os.path.basename(path) == args[0] + ".beats.json"
+    assert not os.path.exists(path)  # removed once the request ended
+    # every quarter note from one before the item (10 s … 16.4 s) to one after, in the file's seconds
+    first, last = math.floor(qn(10.0, markers)) - 1, math.ceil(qn(16.4, markers)) + 1
+    expected = [1.5 + (qn_time(q, markers) - 10.0) * 1.25 for q in range(first, last + 1)]
+    assert call["beats"] == pytest.approx(expected)
+    assert "on the project grid (12 beats, 60.0-120.0 BPM)" in out["console"]
+    assert "notes on a new track (beats: beats_file)" in out["console"]
+    assert len(midi_items(out)[0]["notes"]) == 2
+    assert_clean(out)
+
+
+@pytest.mark.parametrize("grid", [None, "tracked", "project"])
+def test_plain_convert_follows_the_remembered_grid(tmp_path, grid):
+    command, log = double(tmp_path, {"*": converted(NOTES)})
+    scripts = install(tmp_path / "resource", command)
+    out = run(tmp_path, {"scripts": scripts, "tracks": [track("Vocals")], "extstate": {"grid": grid} if grid else {}})
+    [convert] = requests(log, "/pop2piano/convert")
+    assert ("beats_file" in convert["args"]) == (grid == "project")
+    assert ("on the project grid" in out["console"]) == (grid == "project")
+    assert ("on beats tracked by the bridge" in out["console"]) == (grid != "project")
+    assert not glob.glob(str(tmp_path / "project" / "Pop2Piano" / "*.beats.json"))
+    assert_clean(out)
+
+
+# ------------------------------------------------------------------------------------------------
+# 6c. Auditions: every style a take of one new MIDI item, placed as it arrives.
+
+STYLES = {"composer3": [{"pitch": 60, "start": 0.5, "end": 1.0, "velocity": 80}],
+          "composer1": [{"pitch": 64, "start": 2.0, "end": 9.0, "velocity": 70},
+                        {"pitch": 67, "start": 1.0, "end": 1.5, "velocity": 60}],
+          "jazz": [{"pitch": 72, "start": 3.0, "end": 3.5, "velocity": 90}]}
+
+
+def audition_send(order, after=(), every=0.3, final=True) -> dict:
+    lines = [["/pop2piano/accepted", "$JOB"], ["/pop2piano/progress", "$JOB", 0.1, "features"]]
+    for name in order:
+        lines.append(["/pop2piano/done_style", "$JOB", name, "", f"$NOTES:{name}", len(STYLES[name])])
+    lines += list(after)
+    if final:
+        lines.append(["/pop2piano/done", "$JOB", "", "", len(order)])
+    lines.append(["#exit", 0 if final else 1])
+    return {"kind": "lines", "styles": STYLES, "every": every, "lines": lines}
+
+
+def audition(tmp_path, send, answer="all", **scenario):
+    cancel = {"kind": "lines", "lines": [["/pop2piano/cancelled", "$JOB"], ["#exit", 0]]}
+    command, log = double(tmp_path, {"/pop2piano/composers": COMPOSERS, "/pop2piano/convert": send,
+                                     "/pop2piano/cancel": cancel})
+    scripts = install(tmp_path / "resource", command)
+    markers = [(0.0, 120.0), (11.0, 60.0), (13.0, 150.0)]
+    out = run(tmp_path, {"action": "audition", "scripts": scripts, "user_inputs": answer,
+                         "tempo_markers": [{"time": t, "bpm": b} for t, b in markers],
+                         "tracks": [track("Vocals"), {"name": "Bass"}], **scenario})
+    return out, log, markers
+
+
+def test_audition_puts_every_style_on_one_item_as_takes_in_arrival_order(tmp_path):
+    out, log, markers = audition(tmp_path, audition_send(["composer3", "composer1", "jazz"]))
+    assert "Styles" in out["last_dialog"]["captions"] and out["last_dialog"]["defaults"] == "all"
+    [convert] = requests(log, "/pop2piano/convert")
+    args = convert["args"]
+    assert args[args.index("composer") + 1] == "all" and args[args.index("output") + 1] == "file"
+    assert [t["name"] for t in out["tracks"]] == ["Vocals", "Take 1 - audition (piano)", "Bass"]
+    [item] = out["tracks"][1]["items"]
+    assert (item["position"], item["length"]) == (10.0, pytest.approx(6.4))
+    assert [t["name"] for t in item["takes"]] == ["composer3", "composer1", "jazz"]
+    assert item["active"] == 1 and all(t["midi"] and t["sorted"] for t in item["takes"])
+    for take in item["takes"]:  # each style's notes at their exact project times, through the tempo map
+        want = sorted((n["pitch"], 10.0 + n["start"], 10.0 + min(n["end"], 6.4)) for n in STYLES[take["name"]])
+        got = sorted((n["pitch"], n["t0"], n["t1"]) for n in take["notes"])
+        assert [g[0] for g in got] == [w[0] for w in want]
+        assert [g[1:] for g in got] == [pytest.approx(w[1:]) for w in want]
+        for n in take["notes"]:
+            assert n["p0"] == pytest.approx((qn(n["t0"], markers) - qn(10.0, markers)) * 960)
+    assert out["undo"] == ["Pop2Piano: Take 1 - audition (piano) " + n for n in ("composer3", "composer1", "jazz")]
+    assert "2 of 3 styles ready (composer1: 2 notes, take 2" in out["console"]
+    assert "3 of 3 styles placed as takes of one item" in out["console"]
+    assert out["messages"] == [] and midi_items(out) == [item]
+    assert_clean(out)
+
+
+def test_audition_of_chosen_styles_sends_the_list_and_remembers_it(tmp_path):
+    out, log, _ = audition(tmp_path, audition_send(["jazz", "composer1"]), answer="3; composer1",
+                           extstate={"grid": "project"})
+    [call] = [c for c in calls(log) if c.get("request", {}).get("address") == "/pop2piano/convert"]
+    args = call["request"]["args"]
+    assert args[args.index("composer") + 1] == "jazz,composer1" and "beats_file" in args and call["beats"]
+    assert out["extstate"]["Pop2Piano/audition"]["value"] == "3; composer1"
+    assert [t["name"] for t in out["tracks"][1]["items"][0]["takes"]] == ["jazz", "composer1"]
+    assert "beats: beats_file)" in out["console"]
+    assert_clean(out)
+
+
+def test_audition_refuses_a_style_the_bridge_does_not_have(tmp_path):
+    out, log, _ = audition(tmp_path, audition_send(["jazz"]), answer="2;7")
+    [message] = out["messages"]
+    assert '"7" is not one of' in message and requests(log, "/pop2piano/convert") == []
+
+
+@pytest.mark.parametrize("what", ["item", "track"])
+def test_audition_stops_without_error_when_its_item_or_track_is_deleted(tmp_path, what):
+    out, log, _ = audition(tmp_path, audition_send(["composer3", "composer1", "jazz"], every=0.4),
+                           delete_at={"takes": 1, "what": what})
+    [message] = out["messages"]
+    assert "Take 1 audition stopped (1 of 3 styles placed): its MIDI item or track was deleted" in message
+    assert [r["args"] for r in requests(log, "/pop2piano/cancel")] == [[requests(log, "/pop2piano/convert")[0]["args"][0]]]
+    assert out["undo"] == ["Pop2Piano: Take 1 - audition (piano) composer3"]
+    assert [t["name"] for t in out["tracks"]] == (["Vocals", "Bass"] if what == "track"
+                                                  else ["Vocals", "Take 1 - audition (piano)", "Bass"])
+    assert midi_items(out) == []
+    assert_clean(out)
+
+
+def test_a_bridge_error_mid_audition_keeps_what_was_placed(tmp_path):
+    error = ["/pop2piano/error", "$JOB", "internal", "the inference process showed no sign of life"]
+    out, _log, _ = audition(tmp_path, audition_send(["composer1"], after=[error], final=False))
+    [message] = out["messages"]
+    assert message == "Pop2Piano: Take 1 audition (1 of 3 styles placed): the inference process showed no sign of life"
+    [item] = midi_items(out)
+    assert [t["name"] for t in item["takes"]] == ["composer1"] and len(item["notes"]) == 2
     assert_clean(out)
 
 
@@ -549,10 +699,44 @@ def test_convert_action_inserts_aligned_notes_on_a_new_track(daemon, song_path, 
 
 
 def test_choose_composer_action_asks_the_bridge_and_remembers(daemon, song_path, tmp_path):
-    out, _project = real_convert(tmp_path, daemon.port, song_path, action="choose", user_inputs="5,file")
+    out, _project = real_convert(tmp_path, daemon.port, song_path, action="choose", user_inputs="5,file,tracked")
     assert "1-21" in out["last_dialog"]["captions"]
     assert out["tracks"][1]["name"] == "Take 1 - composer5 (piano)"
     assert out["extstate"]["Pop2Piano/composer"]["value"] == "composer5"
+    assert_clean(out)
+
+
+def test_project_grid_reaches_the_real_bridge(daemon, song_path, tmp_path):
+    out, project = real_convert(tmp_path, daemon.port, song_path, extstate={"grid": "project"},
+                                tempo_markers=[{"time": 0.0, "bpm": 97.0}, {"time": 12.0, "bpm": 140.0}])
+    assert out["messages"] == [] and "on the project grid" in out["console"]
+    [notes_file] = glob.glob(str(project / "Pop2Piano" / "*.notes.json"))
+    doc = json.load(open(notes_file, encoding="utf-8"))
+    assert doc["beat_source"] == "beats_file"
+    assert glob.glob(str(project / "Pop2Piano" / "*.beats.json")) == []
+    assert "(beats: beats_file)" in out["console"] and len(midi_items(out)[0]["notes"]) == len(
+        [n for n in doc["notes"] if n["start"] < 6.4])
+    assert_clean(out)
+
+
+def test_audition_of_two_styles_with_the_real_bridge(daemon, song_path, tmp_path):
+    # composer5 may be cached by another test (then the bridge answers it first): takes follow arrival
+    out, project = real_convert(tmp_path, daemon.port, song_path, action="audition", user_inputs="2;5")
+    assert out["messages"] == []
+    [item] = midi_items(out)
+    arrival = re.findall(r"styles ready \((composer\d+):", out["console"])
+    assert [t["name"] for t in item["takes"]] == arrival and sorted(arrival) == ["composer2", "composer5"]
+    assert item["active"] == 1
+    assert out["tracks"][1]["name"] == "Take 1 - audition (piano)"
+    for take in item["takes"]:
+        [notes_file] = glob.glob(str(project / "Pop2Piano" / f"* - {take['name']} - *.notes.json"))
+        doc = json.load(open(notes_file, encoding="utf-8"))
+        want = sorted((n["pitch"], 10.0 + n["start"], 10.0 + min(n["end"], 6.4)) for n in doc["notes"] if n["start"] < 6.4)
+        got = sorted((n["pitch"], n["t0"], n["t1"]) for n in take["notes"])
+        assert len(got) == len(want) > 0
+        assert all(g[0] == w[0] and abs(g[1] - w[1]) < 1e-6 and abs(g[2] - w[2]) < 1e-6 for g, w in zip(got, want))
+    assert out["undo"] == [f"Pop2Piano: Take 1 - audition (piano) {name}" for name in arrival]
+    assert "2 of 2 styles placed" in out["console"]
     assert_clean(out)
 
 
@@ -568,7 +752,7 @@ def test_reaper_starts_a_real_bridge_that_says_what_to_do_without_a_model(song_p
     # The real `serve` command line (log file under an awkward resource path, a port of its own),
     # the real ping and the request sent again; a missing model keeps it fast.
     port = free_port()
-    out, _project = real_convert(tmp_path, port, song_path, action="choose", user_inputs="1,file",
+    out, _project = real_convert(tmp_path, port, song_path, action="choose", user_inputs="1,file,tracked",
                                  command=[sys.executable, WITH_MODEL, str(tmp_path / "no model here")])
     assert len(serves(out)) == 1 and "started it in the background" in out["console"]
     [message] = out["messages"]

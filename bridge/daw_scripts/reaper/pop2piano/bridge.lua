@@ -15,6 +15,9 @@ local DAW = { title = "REAPER", install = "reaper", overrides = "ExtState",
 -- Non-persistent ExtState: when REAPER started a bridge (time_precise), so no second one is
 -- started while it loads, by this action or another one.
 local STARTING_KEY = "bridge_starting_since"
+-- Which beats the notes follow (ExtState "grid", set by the "choose composer" action): the ones the
+-- bridge tracks in the audio (the default), or the project's tempo map.
+bridge.GRID_TRACKED, bridge.GRID_PROJECT = "tracked", "project"
 
 function bridge.log(text)
   reaper.ShowConsoleMsg("[Pop2Piano] " .. text .. "\n")
@@ -57,10 +60,12 @@ function bridge.settings()
     bridge.log("no " .. path .. "; using the defaults (run `pop2piano-bridge install reaper`).")
   end
   local ext = {}
-  for _, key in ipairs({ "bridge_command", "port", "secret", "composer", "output" }) do
+  for _, key in ipairs({ "bridge_command", "port", "secret", "composer", "output", "grid", "audition" }) do
     ext[key] = reaper.GetExtState(SECTION, key)
   end
   local settings, problems = core.settings(config, ext, "ExtState")
+  settings.grid = ext.grid == bridge.GRID_PROJECT and bridge.GRID_PROJECT or bridge.GRID_TRACKED
+  settings.audition = ext.audition ~= "" and ext.audition or "all"
   for _, problem in ipairs(problems) do
     if first_time(problem) then bridge.log(problem) end
   end
@@ -346,32 +351,94 @@ function bridge.selected_or_warn(what)
   return items
 end
 
--- A new track right under the item's track holding a MIDI item with the notes: one undo point,
--- and nothing else in the project changes.
-function bridge.insert(info, document, composer, placement)
-  local times, dropped = core.note_times(document, { position = info.position, length = info.length,
-    shift = placement.shift, transpose = placement.transpose })
+-- One undo point around fn (which changes the project), the arrange view redrawn once.
+local function undo_point(description, fn)
   reaper.Undo_BeginBlock()
   reaper.PreventUIRefresh(1)
+  local result = table.pack(pcall(fn))
+  reaper.PreventUIRefresh(-1)
+  reaper.UpdateArrange()
+  reaper.Undo_EndBlock(description, -1)
+  if not result[1] then error(result[2], 0) end
+  return table.unpack(result, 2, result.n)
+end
+
+-- A new track right under the item's track, named.
+local function track_under(info, name)
   local index = math.floor(reaper.GetMediaTrackInfo_Value(info.track, "IP_TRACKNUMBER")) -- 1-based → next slot
   reaper.InsertTrackAtIndex(index, true)
   local track = reaper.GetTrack(0, index)
-  local name = core.track_name(info.name, composer)
   reaper.GetSetMediaTrackInfo_String(track, "P_NAME", name, true)
-  local item = reaper.CreateNewMIDIItemInProj(track, info.position, info.position + info.length, false)
-  local take = reaper.GetActiveTake(item)
+  return track
+end
+
+-- Name a MIDI take and put the notes in it. Ticks from project times through REAPER's own tempo
+-- map: right under any tempo changes.
+local function fill_take(take, name, times)
   reaper.GetSetMediaItemTakeInfo_String(take, "P_NAME", name, true)
-  -- Ticks from project times through REAPER's own tempo map: right under any tempo changes.
   for _, n in ipairs(times) do
     local p0 = reaper.MIDI_GetPPQPosFromProjTime(take, n.t0)
     local p1 = reaper.MIDI_GetPPQPosFromProjTime(take, n.t1)
     reaper.MIDI_InsertNote(take, false, false, p0, p1, 0, n.pitch, n.velocity, true)
   end
   reaper.MIDI_Sort(take)
-  reaper.PreventUIRefresh(-1)
-  reaper.UpdateArrange()
-  reaper.Undo_EndBlock("Pop2Piano: " .. name, -1)
+end
+
+local function note_times(info, document, placement, position)
+  return core.note_times(document, { position = position or info.position, length = info.length,
+    shift = placement.shift, transpose = placement.transpose })
+end
+
+-- A new track right under the item's track holding a MIDI item with the notes: one undo point,
+-- and nothing else in the project changes.
+function bridge.insert(info, document, composer, placement)
+  local times, dropped = note_times(info, document, placement)
+  local name = core.track_name(info.name, composer)
+  local track, item = undo_point("Pop2Piano: " .. name, function()
+    local track = track_under(info, name)
+    local item = reaper.CreateNewMIDIItemInProj(track, info.position, info.position + info.length, false)
+    fill_take(reaper.GetActiveTake(item), name, times)
+    return track, item
+  end)
   return track, item, #times, dropped
+end
+
+-- The notes document a finished request names, or nil and why.
+local function read_notes(path)
+  local text = read_file(path or "")
+  local ok, document = pcall(json.decode, text or "")
+  if not text or not ok or type(document) ~= "table" then
+    return nil, "could not read " .. tostring(path) .. (ok and "" or (": " .. tostring(document)))
+  end
+  return document
+end
+
+---------------------------------------------------------------------------------------------------
+-- The project grid (docs/reaper.md): the quarter notes of REAPER's tempo map over the item, in
+-- seconds of the item's file, written to a beats file the bridge reads when the job starts.
+
+-- The project's quarter notes from one before the item to one after it, in project seconds.
+function bridge.project_beats(info)
+  local function to_qn(t) return reaper.TimeMap2_timeToQN(0, t) end
+  local function to_time(qn) return reaper.TimeMap2_QNToTime(0, qn) end
+  return core.quarter_note_times(to_qn, to_time, info.position, info.position + info.length)
+end
+
+-- The beats file of one request (in the project's Pop2Piano folder, named after the job), or nil
+-- when the bridge tracks the beats. Returns {path, summary}, or nil and why it cannot be written.
+function bridge.grid_file(info, job_id, grid)
+  if grid ~= bridge.GRID_PROJECT then return nil end
+  local times = bridge.project_beats(info)
+  -- Project second t plays source second: section offset + start offset + (t - position) · rate.
+  local beats = core.source_beats(times, info.position, (info.section_offset or 0) + info.startoffs, info.playrate)
+  local path = core.join(bridge.out_dir(), job_id .. ".beats.json")
+  local ok, err = core.write_beats_file(path, beats)
+  if not ok then return nil, "cannot write " .. path .. ": " .. tostring(err) end
+  return { path = path, summary = core.beats_summary(times) }
+end
+
+local function grid_text(grid)
+  return grid and ("on the project grid (" .. grid.summary .. ")") or "on beats tracked by the bridge"
 end
 
 local function describe(request)
@@ -408,18 +475,18 @@ local function conversion_result(info, request, state, failure, options)
   if not state.done then return { info = info, error = "the bridge command ended without a result" } end
   local result = { info = info, midi = state.done.midi, notes = state.done.notes }
   if options.output ~= "live" then
-    local text = read_file(state.done.notes)
-    local ok, document = pcall(json.decode, text or "")
-    if not text or not ok then
-      result.error = "could not read " .. tostring(state.done.notes) .. (ok and "" or (": " .. tostring(document)))
-      bridge.log(result.error)
+    local document, why = read_notes(state.done.notes)
+    if not document then
+      result.error = why
+      bridge.log(why)
       return result
     end
     -- the style the bridge used: the one asked for, or its default (named in the notes JSON)
     local composer = type(document.composer) == "string" and document.composer or options.composer
     local _, _, count, dropped = bridge.insert(info, document, composer, request)
     result.count = count
-    bridge.log(string.format("%s: %d notes on a new track%s", info.name, count,
+    bridge.log(string.format("%s: %d notes on a new track (beats: %s)%s", info.name, count,
+      tostring(document.beat_source or "?"),
       dropped > 0 and string.format(" (%d left out: beyond MIDI's range once transposed)", dropped) or ""))
   else
     bridge.log(info.name .. ": played on the bridge's MIDI port")
@@ -460,12 +527,21 @@ function bridge.convert_items(items, options, on_done)
     counter_items = counter_items + 1
     local job_id = core.job_id("reaper", reaper.time_precise(), counter_items, math.random(0, 9999))
     local out_dir = options.output ~= "live" and bridge.out_dir() or nil
+    local grid, grid_problem = bridge.grid_file(current, job_id, options.grid or settings.grid)
+    if grid_problem then
+      bridge.log(current.name .. ": skipped: " .. grid_problem)
+      results[#results + 1] = { info = current, error = grid_problem }
+      next_item()
+      return
+    end
     local args = core.convert_args(job_id, request, { composer = options.composer, output = options.output,
-      out_dir = out_dir })
-    bridge.log(string.format("%s: converting with %s (%s)%s", current.name,
-      options.composer ~= "" and options.composer or "the default style", options.output, describe(request)))
+      out_dir = out_dir, beats_file = grid and grid.path })
+    bridge.log(string.format("%s: converting with %s (%s) %s%s", current.name,
+      options.composer ~= "" and options.composer or "the default style", options.output, grid_text(grid),
+      describe(request)))
     local last_stage
     bridge.request(settings, "/pop2piano/convert", args, function(state, failure)
+      if grid then remove_soon(grid.path) end -- read when the job started; gone however it ended
       local result = conversion_result(current, request, state, failure, options)
       results[#results + 1] = result
       if result.stop then
@@ -487,6 +563,141 @@ function bridge.convert_items(items, options, on_done)
   end
 
   next_item()
+end
+
+---------------------------------------------------------------------------------------------------
+-- Auditions (docs/reaper.md, "Auditions"): one request converts the item in several styles; each
+-- style the bridge finishes (/pop2piano/done_style) becomes a take of ONE new MIDI item on a new
+-- track under the item's track, as soon as it arrives.
+
+-- Place one style: the first creates the track and the item, the next ones add a take to that
+-- item. Each is one undo point. Returns the number of notes and how many were left out, or nil and
+-- why the audition cannot go on (its item or track was deleted).
+function bridge.place_style(audition, document, composer)
+  local info, placement = audition.info, audition.request
+  if not audition.item then
+    if not reaper.ValidatePtr2(0, info.track, "MediaTrack*") then return nil, "the audio item's track was deleted" end
+    local times, dropped = note_times(info, document, placement)
+    local name = core.track_name(info.name, "audition")
+    audition.track, audition.item = undo_point("Pop2Piano: " .. name .. " " .. composer, function()
+      local track = track_under(info, name)
+      local item = reaper.CreateNewMIDIItemInProj(track, info.position, info.position + info.length, false)
+      fill_take(reaper.GetActiveTake(item), composer, times)
+      return track, item
+    end)
+    return #times, dropped
+  end
+  local track, item = audition.track, audition.item
+  if not reaper.ValidatePtr2(0, track, "MediaTrack*") or not reaper.ValidatePtr2(0, item, "MediaItem*") then
+    return nil, "its MIDI item or track was deleted"
+  end
+  -- The notes follow the item should the producer have moved it meanwhile.
+  local position = reaper.GetMediaItemInfo_Value(item, "D_POSITION")
+  local times, dropped = note_times(info, document, placement, position)
+  undo_point("Pop2Piano: " .. core.track_name(info.name, "audition") .. " " .. composer, function()
+    local active = reaper.GetActiveTake(item) -- the producer's choice stays (the first style at first)
+    -- An added take is empty; it gets the (duplicated) MIDI source of a temporary MIDI item.
+    local scratch = reaper.CreateNewMIDIItemInProj(track, position, position + info.length, false)
+    local take = reaper.AddTakeToMediaItem(item)
+    reaper.SetMediaItemTake_Source(take, reaper.GetMediaItemTake_Source(reaper.GetActiveTake(scratch)))
+    reaper.DeleteTrackMediaItem(track, scratch)
+    if active then reaper.SetActiveTake(active) end
+    fill_take(take, composer, times)
+  end)
+  return #times, dropped
+end
+
+-- Audition one item in several styles. options: {composer = "all" or "composer3,composer7",
+-- names = {…} (what is expected), grid}. on_done(audition) at the end.
+function bridge.audition(info, options, on_done)
+  local settings = bridge.settings()
+  local audition = { info = info, placed = {}, skipped = {}, seen = 0, total = #options.names }
+  local function finish(message)
+    if message then
+      bridge.log(info.name .. ": " .. message:gsub("\n+", " "))
+      reaper.ShowMessageBox(message, "Pop2Piano", 0)
+    end
+    if on_done then on_done(audition) end
+  end
+  local request, why = core.request_for_item(info)
+  if not request then return finish(info.name .. ": " .. why) end
+  audition.request = request
+  local job_id = core.job_id("reaper", reaper.time_precise(), 1, math.random(0, 9999))
+  local grid, grid_problem = bridge.grid_file(info, job_id, options.grid or settings.grid)
+  if grid_problem then return finish(grid_problem) end
+  local args = core.convert_args(job_id, request, { composer = options.composer, output = "file",
+    out_dir = bridge.out_dir(), beats_file = grid and grid.path })
+  local label = info.name .. " audition"
+  bridge.log(string.format("%s: auditioning %d styles (%s) %s%s", info.name, audition.total,
+    options.composer == "all" and "every style" or table.concat(options.names, ", "), grid_text(grid),
+    describe(request)))
+
+  local function stop(reason)
+    audition.stopped = reason
+    -- the rest would have nowhere to go: the bridge stops generating them (what it finished is cached)
+    bridge.request(settings, "/pop2piano/cancel", { job_id }, function() end,
+      { start = false, what = "cancelling " .. label })
+  end
+  -- Place every style that arrived since the last look, in arrival order.
+  local function place_new(state)
+    while state and audition.seen < #state.styles do
+      audition.seen = audition.seen + 1
+      local style = state.styles[audition.seen]
+      if not audition.stopped then
+        local document, problem = read_notes(style.notes)
+        if not document then
+          bridge.log(label .. ": " .. style.composer .. " skipped: " .. problem)
+          audition.skipped[#audition.skipped + 1] = style.composer
+        else
+          local count, dropped_or_why = bridge.place_style(audition, document, style.composer)
+          if not count then
+            stop(dropped_or_why)
+          else
+            audition.placed[#audition.placed + 1] = style.composer
+            bridge.log(string.format("%s: %d of %d styles ready (%s: %d notes, take %d; beats: %s)%s", label,
+              #audition.placed, audition.total, style.composer, count, #audition.placed,
+              tostring(document.beat_source or "?"),
+              dropped_or_why > 0 and string.format(", %d left out beyond MIDI's range", dropped_or_why) or ""))
+          end
+        end
+      end
+    end
+  end
+
+  local last_stage
+  bridge.request(settings, "/pop2piano/convert", args, function(state, failure)
+    if grid then remove_soon(grid.path) end
+    place_new(state)
+    local placed = string.format("%d of %d styles placed", #audition.placed, audition.total)
+    if audition.stopped then
+      return finish(string.format("%s stopped (%s): %s.", label, placed, audition.stopped))
+    end
+    if failure then return finish(failure) end
+    local problem = state.error or state.client_error
+    if problem and problem.code == "model_unavailable" then
+      return finish(core.model_unavailable_message(problem.message))
+    end
+    if problem then return finish(string.format("%s (%s): %s", label, placed, problem.message)) end
+    if state.cancelled then return finish(string.format("%s cancelled (%s).", label, placed)) end
+    local skipped = #audition.skipped > 0 and (" (no notes file for " .. table.concat(audition.skipped, ", ") .. ")")
+      or ""
+    if #audition.placed == 0 then return finish(label .. ": no style could be placed" .. skipped .. ".") end
+    bridge.log(string.format("%s: %s as takes of one item on \"%s\"%s; the first is active: switch takes "
+      .. "with T (Take: Switch items to next take) or the item's take menu.", label, placed,
+      core.track_name(info.name, "audition"), skipped))
+    finish(#audition.skipped > 0 and (label .. ": " .. placed .. skipped) or nil)
+  end, {
+    id = job_id,
+    what = "auditioning " .. info.name,
+    on_update = function(state)
+      place_new(state)
+      if state.started and state.stage ~= last_stage then
+        last_stage = state.stage
+        bridge.log(string.format("%s %d%% %s (%d of %d styles ready)", label, math.floor(state.fraction * 100 + 0.5),
+          state.stage, #audition.placed, audition.total))
+      end
+    end,
+  })
 end
 
 -- The bridge's composers: on_end(list) or on_end(nil) after telling the producer why.
