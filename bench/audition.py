@@ -94,10 +94,16 @@ def main() -> None:
             started = time.monotonic()
             first_style, styles = None, {}
             peer.send("/pop2piano/convert", "audition", song, "composer", "all", "out_dir", tmp)
-            for address, reply_args in peer.until_final("audition", timeout=3600):
+            deadline = started + 3600
+            while True:  # each reply as it arrives: the first style's time is when the DAW could place it
+                address, reply_args = peer.receive(max(0.1, deadline - time.monotonic()))
+                if not reply_args or reply_args[0] != "audition":
+                    continue
                 if address == "/pop2piano/done_style":
                     first_style = first_style or time.monotonic() - started
                     styles[reply_args[1]] = notes_of(reply_args[3])
+                elif address.rsplit("/", 1)[1] in ("done", "error", "cancelled"):
+                    break
             audition_s = time.monotonic() - started
             audition_peak = peak_rss_mb(daemon)
         finally:

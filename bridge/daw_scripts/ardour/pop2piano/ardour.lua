@@ -194,14 +194,12 @@ end
 -- notes of the tempo map (Temporal TempoMap: quarters_at, sample_at_beats) as the bridge's grid.
 function ardour.session_beats(info)
   local tm = Temporal.TempoMap.read()
-  -- timepos_t:ticks() of a position in audio time is its place in the tempo map, in ticks
-  local first = Temporal.timepos_t(info.pos_samples):ticks() // Temporal.ticks_per_beat
-  local last = Temporal.timepos_t(info.pos_samples + info.len_samples):ticks() // Temporal.ticks_per_beat
-  local times = {}
-  for b = math.max(first - 1, 0), last + 2 do
-    times[#times + 1] = tm:sample_at_beats(Temporal.Beats(b, 0)) / info.rate
+  local function to_qn(seconds) -- timepos_t:ticks() of a position in audio time: its place in the tempo map
+    return Temporal.timepos_t(math.floor(seconds * info.rate + 0.5)):ticks() / Temporal.ticks_per_beat
   end
-  return times
+  local function to_time(q) return tm:sample_at_beats(Temporal.Beats(q, 0)) / info.rate end
+  return core.quarter_note_times(to_qn, to_time, info.pos_samples / info.rate,
+    (info.pos_samples + info.len_samples) / info.rate)
 end
 
 ---------------------------------------------------------------------------------------------------
@@ -504,7 +502,7 @@ function ardour.convert_region(ctx, info, index, total)
   if ctx.settings.grid == ardour.GRID_PROJECT then
     beats_path = core.join(data_dir, "pop2piano-" .. id .. ".beats.json")
     local beats = core.source_beats(ardour.session_beats(info), info.position, info.startoffs, 1)
-    local ok, err = core.write_file(beats_path, json.encode(json.array(beats)))
+    local ok, err = core.write_beats_file(beats_path, beats)
     if not ok then return { info = info, error = "cannot write " .. beats_path .. ": " .. tostring(err) } end
     options.beats_file = beats_path
   end
