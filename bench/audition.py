@@ -1,13 +1,15 @@
 """Style audition: a clip in all 21 styles in one request vs 21 single conversions, on a warm bridge.
 
-    python bench/audition.py [--bars 16] [--bpm 100] [--batch-size 256]
+    python bench/audition.py [--bars 16] [--bpm 100] [--batch-size 256] [--bound-only]
 
 A 16-bar clip (rendered chords and drums) and a full-size random-weight Pop2Piano whose rows are
 forced to the same length (every row runs to ``max_length``: what the real weights do at worst,
 and the same on both sides). Each side gets its own bridge daemon (so neither side's results are
 cached for the other), warmed by a conversion of another clip first. Prints both times, the
 ratio, the time until the first complete style, the inference process's peak memory, and
-whether every style's notes equal its single conversion's.
+whether every style's notes equal its single conversion's. First it measures what bounds the
+speed-up on this CPU: the decoder's throughput (row-steps per second) for one style's rows and for
+the audition's batches, generation alone, in this process.
 """
 
 from __future__ import annotations
@@ -58,11 +60,31 @@ def warm(daemon: Daemon, song: str, out: str) -> Peer:
     return peer
 
 
+def decoder_bound(model: str, song: str, styles: int, steps: int = 48) -> tuple[float, float, int]:
+    """Decoder throughput (row-steps per second) for one style's rows and for ``styles`` styles' rows in
+    the engine's batches, in this process: the most batching can give on this CPU is their ratio."""
+    from bridge.engine.converter import Converter
+    from bridge.engine.types import ClipRequest
+
+    converter = Converter(model, device="cpu")
+    generation = {"min_length": steps, "max_length": steps}
+    converter.convert(ClipRequest(song, composer=COMPOSERS[0]), generation={"min_length": 8, "max_length": 8})
+    analysis = converter.analyse(ClipRequest(song))  # read, beats and features once: generation alone is timed
+    rates = []
+    for count in (1, styles):
+        started = time.perf_counter()
+        converter.convert_styles(ClipRequest(song), COMPOSERS[:count], generation=generation, analysis=analysis)
+        rates.append(count * analysis.mel.shape[0] * (steps - 1) / (time.perf_counter() - started))
+    return rates[0], rates[1], min(converter.batch_size, styles * analysis.mel.shape[0])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bars", type=int, default=16)
     parser.add_argument("--bpm", type=float, default=100.0)
     parser.add_argument("--batch-size", type=int, default=None, help="rows per generation batch (default: the engine's)")
+    parser.add_argument("--bound-only", action="store_true",
+                        help="only the decoder throughput that bounds the speed-up (a minute, no daemons)")
     args = parser.parse_args()
     print(describe(), flush=True)
     seconds = args.bars * 4 * 60.0 / args.bpm
@@ -71,6 +93,11 @@ def main() -> None:
         song, other = os.path.join(tmp, "clip.wav"), os.path.join(tmp, "warm.wav")
         sf.write(song, audio_fixtures.chord_song(seconds, SR, bpm=args.bpm), SR)
         sf.write(other, audio_fixtures.chord_song(6.0, SR, seed=3), SR)
+        single, batched, batch = decoder_bound(model, song, len(COMPOSERS))
+        print(f"decoder throughput: {single:.0f} row-steps/s for one style's rows, {batched:.0f} in batches of "
+              f"{batch} rows: batching can give at most {batched / single:.2f}x on this CPU", flush=True)
+        if args.bound_only:
+            return
         extra = ["--no-live", *(["--batch-size", str(args.batch_size)] if args.batch_size else [])]
 
         daemon = Daemon(model, *extra).start(timeout=600)
