@@ -42,7 +42,12 @@ class Placement:
     batch_size: int | None = None  # None: the CPU default
 
 
-# CPU kind → the format `auto` picks there, and why (measured: docs/performance.md, bench/precision.py).
+# `auto` picks the fastest format whose notes stay within this note F1 of fp32's (same pitch, onset
+# within 50 ms), as measured by bench/precision.py on that kind of CPU.
+AUTO_MIN_F1 = 0.95
+# CPU kind → the format `auto` picks there (docs/performance.md, "Precision"). Measured on
+# avx512_bf16 + vnni (2 cores, 30 s clip, rows ~160 tokens): bf16 0.87-1.20x at F1 0.97 (no gain),
+# int8 1.73-2.01x at F1 0.79 (outside AUTO_MIN_F1): fp32. amx and other: not measured, so exact.
 CPU_AUTO: dict[str, str] = {
     "amx": EXACT,
     "avx512_bf16": EXACT,

@@ -173,6 +173,8 @@ def load(
         dtype = torch.bfloat16 if precision == "bf16" else torch.float16
         model = model.to(dtype)
     elif precision == "int8":
+        # torch.ao's dynamic int8, deprecated in favour of torchao: torchao's int8 is built for
+        # torch.compile and is slower than fp32 in eager mode here (docs/performance.md, "Why not torchao").
         model = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
             model, {torch.nn.Linear}, dtype=torch.qint8)
     generation_config = model.generation_config
