@@ -53,6 +53,10 @@ class EngineSettings:
     batch_size: int | None = None  # rows per generation batch (None: the converter's default)
 
     def build(self) -> Converter:
+        from bridge.engine.model import looks_like_path, resolve  # light: no torch
+
+        if looks_like_path(self.model):  # a missing or incomplete folder fails in milliseconds, not after
+            resolve(self.model)  # seconds of importing torch (a bridge without its model retries per job)
         # heavy (torch, transformers): imported in the process that loads the model
         from bridge.engine.converter import Converter
 
