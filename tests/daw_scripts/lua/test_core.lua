@@ -2,29 +2,12 @@
 -- the REAPER and the Ardour scripts. Plain Lua, no host: run under Lua 5.4 (REAPER's) and under
 -- Ardour's own Lua 5.3 (ardour7-lua), from the repository root:
 --   lua5.4 tests/daw_scripts/lua/test_core.lua        ardour7-lua tests/daw_scripts/lua/test_core.lua
-package.path = "bridge/daw_scripts/lua/?.lua;" .. package.path
+package.path = "bridge/daw_scripts/lua/?.lua;tests/daw_scripts/lua/?.lua;" .. package.path
 local core = require("core")
 local json = require("json")
 
-local failures, count = 0, 0
-local function test(name, fn)
-  count = count + 1
-  local ok, err = pcall(fn)
-  if not ok then
-    failures = failures + 1
-    print("FAIL " .. name .. ": " .. tostring(err))
-  end
-end
-local function eq(a, b, msg)
-  if a ~= b then error((msg or "") .. " expected " .. tostring(b) .. ", got " .. tostring(a), 2) end
-end
-local function near(a, b, tol, msg)
-  if math.abs(a - b) > (tol or 1e-9) then error((msg or "") .. " expected " .. b .. ", got " .. a, 2) end
-end
-local function same_list(a, b, msg)
-  eq(#a, #b, (msg or "") .. " length")
-  for i = 1, #b do eq(a[i], b[i], (msg or "") .. " [" .. i .. "]") end
-end
+local harness = require("harness")
+local test, eq, near, same_list = harness.test, harness.eq, harness.near, harness.same_list
 
 ---------------------------------------------------------------------------------------------------
 -- JSON
@@ -336,5 +319,4 @@ test("job state: each done_style of an audition, in arrival order, then done", f
 end)
 
 
-print(string.format("%s: %d tests, %d failures", _VERSION, count, failures))
-os.exit(failures == 0 and 0 or 1)
+harness.finish(_VERSION .. ": ")

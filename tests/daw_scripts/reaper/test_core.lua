@@ -3,29 +3,13 @@
 -- are in tests/daw_scripts/lua/test_core.lua.
 -- Run: lua5.4 tests/daw_scripts/reaper/test_core.lua   (from the repository root)
 package.path = "bridge/daw_scripts/reaper/pop2piano/?.lua;bridge/daw_scripts/lua/?.lua;tests/daw_scripts/reaper/?.lua;"
+  .. "tests/daw_scripts/lua/?.lua;"
   .. package.path
 local launch = require("launch")
 local fake = require("fake_reaper")
 
-local failures, count = 0, 0
-local function test(name, fn)
-  count = count + 1
-  local ok, err = pcall(fn)
-  if not ok then
-    failures = failures + 1
-    print("FAIL " .. name .. ": " .. tostring(err))
-  end
-end
-local function eq(a, b, msg)
-  if a ~= b then error((msg or "") .. " expected " .. tostring(b) .. ", got " .. tostring(a), 2) end
-end
-local function near(a, b, tol, msg)
-  if math.abs(a - b) > (tol or 1e-9) then error((msg or "") .. " expected " .. b .. ", got " .. a, 2) end
-end
-local function same_list(a, b, msg)
-  eq(#a, #b, (msg or "") .. " length")
-  for i = 1, #b do eq(a[i], b[i], (msg or "") .. " [" .. i .. "]") end
-end
+local harness = require("harness")
+local test, eq, near, same_list = harness.test, harness.eq, harness.near, harness.same_list
 
 -- Awkward argv elements: spaces, tabs, single quotes, backticks, $, !, %, ^, &, backslashes
 -- (also trailing ones), non-ASCII.
@@ -314,5 +298,4 @@ test("audition placement: one item, a take per style in arrival order, first act
   eq(#reaper._project.undo, 4)
 end)
 
-print(string.format("%d tests, %d failures", count, failures))
-os.exit(failures == 0 and 0 or 1)
+harness.finish()
