@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 from bridge.errors import ProtocolError
+from bridge.jobs.api import BOTH, FILE, LIVE
 
 PREFIX = "/pop2piano"
 # Where the bridge listens, and where the Live Remote Script listens for replies and triggers.
 DEFAULT_PORT = 9310
 DEFAULT_LISTEN_PORT = 9311
-OUTPUTS = ("file", "live", "both")
+OUTPUTS = (FILE, LIVE, BOTH)  # the job core's output kinds, as the protocol spells them
 MAX_STRING = 4096
 JOB_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # matched whole (fullmatch): no trailing newline
 
@@ -41,7 +42,7 @@ class Convert:
     duration: float = 0.0
     playrate: float = 1.0
     tempo: float | None = None
-    output: str = "file"
+    output: str = FILE
     out_dir: str | None = None
     reply_port: int | None = None
     grid_bpm: float | None = None
