@@ -535,4 +535,21 @@ function core.model_unavailable_message(message)
     .. "\n\nThen run this action again (the bridge retries loading the model on every request)."
 end
 
+-- The composers a /pop2piano/composers request's state lists: the list, or nil and what to tell the
+-- producer (the client's failure, a bridge error, or a reply without composers).
+function core.composers_from(state, failure)
+  local text = failure
+  if not text and state.error then
+    text = state.error.code == "model_unavailable" and core.model_unavailable_message(state.error.message)
+      or ("The bridge could not list its composers: " .. state.error.message)
+  end
+  local reply = state and core.reply(state, "/pop2piano/composers")
+  if not text and (not reply or #reply < 2) then
+    text = "The bridge did not list its composers"
+      .. (state and state.client_error and (": " .. state.client_error.message) or ".")
+  end
+  if text then return nil, text end
+  return { table.unpack(reply, 2) }
+end
+
 return core

@@ -319,4 +319,17 @@ test("job state: each done_style of an audition, in arrival order, then done", f
 end)
 
 
+test("composers_from: the list, or why not", function()
+  local list = core.composers_from({ replies = { { "/pop2piano/composers", "composer1", "composer2" } } })
+  same_list(list, { "composer1", "composer2" })
+  local none, why = core.composers_from(nil, "the bridge is not running")
+  eq(none, nil); eq(why, "the bridge is not running")
+  none, why = core.composers_from({ replies = {}, error = { code = "model_unavailable", message = "fetch it" } })
+  eq(none, nil); assert(why:find("no Pop2Piano model yet", 1, true) and why:find("fetch it", 1, true), why)
+  none, why = core.composers_from({ replies = {}, error = { code = "internal", message = "boom" } })
+  eq(none, nil); eq(why, "The bridge could not list its composers: boom")
+  none, why = core.composers_from({ replies = { { "/pop2piano/composers" } } })
+  eq(none, nil); eq(why, "The bridge did not list its composers.")
+end)
+
 harness.finish(_VERSION .. ": ")

@@ -557,22 +557,12 @@ function ardour.composers(ctx)
   local state, failure = ardour.request(ctx, "/pop2piano/composers", {}, { what = "asking for its composers",
     label = function() return "Asking the bridge for its composers…" end })
   if ctx.cancelled then return nil end
-  local text = failure
-  if not text and state.error then
-    text = state.error.code == "model_unavailable" and core.model_unavailable_message(state.error.message)
-      or ("The bridge could not list its composers: " .. state.error.message)
-  end
-  local reply = state and core.reply(state, "/pop2piano/composers")
-  if not text and (not reply or #reply < 2) then
-    text = "The bridge did not list its composers"
-      .. (state and state.client_error and (": " .. state.client_error.message) or ".")
-  end
-  if text then
+  local composers, text = core.composers_from(state, failure)
+  if not composers then
     log(text)
     message(text)
-    return nil
   end
-  return { table.unpack(reply, 2) }
+  return composers
 end
 
 -- The "choose composer" dialog: composer and grid, remembered. Returns true to go on.

@@ -703,22 +703,9 @@ end
 -- The bridge's composers: on_end(list) or on_end(nil) after telling the producer why.
 function bridge.composers(settings, on_end)
   bridge.request(settings, "/pop2piano/composers", {}, function(state, failure)
-    local message = failure
-    if not message and state.error then
-      message = state.error.code == "model_unavailable" and core.model_unavailable_message(state.error.message)
-        or ("The bridge could not list its composers: " .. state.error.message)
-    end
-    local reply = state and core.reply(state, "/pop2piano/composers")
-    if not message and (not reply or #reply < 2) then
-      message = "The bridge did not list its composers"
-        .. (state and state.client_error and (": " .. state.client_error.message) or ".")
-    end
-    if message then
-      reaper.ShowMessageBox(message, "Pop2Piano", 0)
-      on_end(nil)
-      return
-    end
-    on_end({ table.unpack(reply, 2) })
+    local composers, message = core.composers_from(state, failure)
+    if not composers then reaper.ShowMessageBox(message, "Pop2Piano", 0) end
+    on_end(composers)
   end, { what = "asking for its composers" })
 end
 
