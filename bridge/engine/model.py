@@ -45,14 +45,21 @@ def offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def check_local(model: str) -> None:
+    """Raise :class:`ModelUnavailable` for a model folder that is missing or incomplete: cheap (no
+    hashing, no download, no torch), so a bridge without its model can say so at once."""
+    if os.path.isdir(model):
+        _check_folder(os.path.abspath(model), model)
+    elif looks_like_path(model):
+        raise ModelUnavailable(f"model folder not found: {model}; " + HOW_TO_GET.format(model=DEFAULT_MODEL))
+
+
 def resolve(model: str = DEFAULT_MODEL, revision: str | None = None) -> ModelSource:
     """Find the model folder: a local folder as is, a hub id through the HF cache."""
+    check_local(model)
     if os.path.isdir(model):
         folder = os.path.abspath(model)
-        _check_folder(folder, model)
         return ModelSource(folder, model, folder_revision(folder))
-    if looks_like_path(model):
-        raise ModelUnavailable(f"model folder not found: {model}; " + HOW_TO_GET.format(model=DEFAULT_MODEL))
     folder = _download(model, revision)
     _check_folder(folder, model)
     match = _SNAPSHOT.search(folder)

@@ -53,10 +53,11 @@ class EngineSettings:
     batch_size: int | None = None  # rows per generation batch (None: the converter's default)
 
     def build(self) -> Converter:
-        from bridge.engine.model import looks_like_path, resolve  # light: no torch
+        from bridge.engine.model import check_local  # light: no torch
 
-        if looks_like_path(self.model):  # a missing or incomplete folder fails in milliseconds, not after
-            resolve(self.model)  # seconds of importing torch (a bridge without its model retries per job)
+        # A missing or incomplete folder fails in milliseconds, not after seconds of importing torch
+        # (a bridge without its model tries again on every job).
+        check_local(self.model)
         # heavy (torch, transformers): imported in the process that loads the model
         from bridge.engine.converter import Converter
 
