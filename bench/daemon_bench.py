@@ -151,7 +151,7 @@ def bench_stalls(model_dir: str, song: str, mean_lengths: list[float]) -> None:
     """Live playback that never waits: for rows of each realistic length (bench/lengths.py), a streamed
     conversion feeds a real player from the first notes on; how long the playhead stood at a horizon
     waiting for notes not generated yet, after the first note (and when that first note came)."""
-    from lengths import RowLengths
+    from lengths import GENERATION, RowLengths
 
     from bridge.engine.converter import Converter
     from bridge.engine.types import ClipRequest
@@ -163,7 +163,7 @@ def bench_stalls(model_dir: str, song: str, mean_lengths: list[float]) -> None:
             pass
 
     print(f"live playback of a {args_seconds(song):.0f} s song, streamed while it generates (engine in this process):")
-    generation = {"min_length": 0, "max_length": 256, "forced_eos_token_id": 1}
+    generation = dict(GENERATION)
     for mean in mean_lengths:
         # The reference recipe, as bench/speed.py: on random weights the faithful recipe's first rows
         # happen to hold no notes at all, which would time the model's luck, not the schedule.

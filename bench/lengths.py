@@ -18,6 +18,9 @@ from collections.abc import Sequence
 import torch
 
 KEY_TOKENS = 6  # tokens (after the start token) a row's length is drawn from
+# The generation settings that go with RowLengths: EOS allowed from the start (the rule decides
+# when), at most the model's 256 tokens, EOS forced at the last.
+GENERATION = {"min_length": 0, "max_length": 256, "forced_eos_token_id": 1}
 
 
 class RowLengths:

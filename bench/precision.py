@@ -49,9 +49,9 @@ def note_f1(reference: list, other: list, tolerance: float = ONSET_TOLERANCE_S) 
 def run_one(model: str, audio: str, precision: str, mean_length: float, warm: str) -> dict:
     from bridge.engine.converter import Converter
     from bridge.engine.types import ClipRequest
-    from lengths import RowLengths
+    from lengths import GENERATION, RowLengths
 
-    generation = {"min_length": 0, "max_length": 256, "forced_eos_token_id": 1}
+    generation = dict(GENERATION)
     # The reference recipe, as bench/speed.py's exact mode: the comparison is about arithmetic only.
     converter = Converter(model, device="cpu", recipe="reference", precision=precision, rule=RowLengths(mean_length))
     converter.convert(ClipRequest(warm), generation=generation)

@@ -45,7 +45,9 @@ def generation_for(mean_length: float | None) -> dict:
     """The generation settings of both sides: forced to 256 tokens, or ending at realistic lengths."""
     if mean_length is None:
         return dict(FORCED)
-    return {"min_length": 0, "max_length": 256, "forced_eos_token_id": 1}
+    from lengths import GENERATION
+
+    return dict(GENERATION)
 
 
 def rule_for(mean_length: float | None):
