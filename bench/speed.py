@@ -1,6 +1,6 @@
 """End-to-end speed: the documented reference recipe against this engine, same audio, same weights.
 
-    python bench/speed.py [--audio FILE | --seconds 180] [--model DIR] [--precision fp32|bf16|int8]
+    python bench/speed.py [--audio FILE | --seconds 180] [--model DIR] [--precision fp32|fp32-packed|bf16|int8]
                           [--mean-length 96|160|256]
 
 Without --model it builds a full-size random-weight Pop2Piano (default Pop2PianoConfig, ~59M
@@ -31,6 +31,8 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, ROOT)
 
 from bench_machine import describe  # noqa: E402
+
+from bridge.engine.device import CPU_PRECISIONS, FP32_PACKED  # noqa: E402
 
 # Every row decodes to the model's maximum of 256 tokens and ends with EOS there (the stock
 # batch_decode crashes on rows without EOS): EOS is suppressed before, and forced at, the end.
@@ -156,7 +158,7 @@ def matmul_floor(converter, chunks: int, steps: list[int]) -> dict:
     import torch
 
     model = converter.loaded.model
-    if converter.loaded.precision != "fp32":
+    if converter.loaded.precision not in ("fp32", FP32_PACKED):  # the bound is for fp32 products
         return {}
     decoder = [m for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and n.startswith("decoder.")
                and "EncDecAttention.k" not in n and "EncDecAttention.v" not in n]
@@ -211,7 +213,7 @@ def main() -> None:
     parser.add_argument("--audio", help="an audio file (default: a synthetic mix of drums, bass and chords)")
     parser.add_argument("--seconds", type=float, default=180.0, help="length of the synthetic audio")
     parser.add_argument("--model", help="model folder (default: a full-size random-weight Pop2Piano)")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "int8"))
+    parser.add_argument("--precision", default="fp32", choices=CPU_PRECISIONS)
     parser.add_argument("--side", choices=("reference", "engine"), help=argparse.SUPPRESS)
     parser.add_argument("--recipe", default="reference", choices=("reference", "faithful"))
     parser.add_argument("--work", help=argparse.SUPPRESS)

@@ -536,7 +536,7 @@ class Converter:
             config.update(**generation)
         features = torch.from_numpy(mel).to(self.loaded.device, self.loaded.dtype)
         if self.decoder == "fast" and supported(config):
-            return greedy(self.loaded.model, features, composers, config, cancel, on_step, self.rule)
+            return greedy(self.loaded.model, features, composers, config, cancel, on_step, self.rule, self.loaded.kernels)
 
         class _Cancelled(StoppingCriteria):
             def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:

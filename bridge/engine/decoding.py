@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from transformers.cache_utils import Cache, DynamicLayer, EncoderDecoderCache
 
+from bridge.engine.stepper import Kernels
+
 # GenerationConfig fields with the values this loop implements (greedy search).
 _REQUIRED = {
     "do_sample": (False, None),
@@ -151,12 +153,15 @@ def greedy(
     cancel: Any = None,
     on_step: Callable[[list[int], list[int]], None] | None = None,
     rule: StepRule | None = None,
+    kernels: Kernels | None = None,
 ) -> list[list[int]]:
     """Token rows (decoder start token first, up to and including EOS) for each chunk.
 
     ``composers[i]`` is row ``i``'s style. ``on_step(rows, tokens)`` hears every step's new token of each row
     still generating, so a caller can turn tokens into notes while the batch is still running. ``rule``
     sees each step's scores after the config's own rules, as a logits processor passed to ``generate()``.
+    With ``kernels`` (see :mod:`bridge.engine.stepper`) each step runs without the model's per-token
+    machinery; without them, or with an encoder mask the lean step does not take, through its forward.
     """
     eos = int(config.eos_token_id if not isinstance(config.eos_token_id, list) else config.eos_token_id[0])
     start = int(config.decoder_start_token_id if config.decoder_start_token_id is not None else config.pad_token_id)
@@ -172,14 +177,17 @@ def greedy(
     tokens = torch.full((batch, 1), start, dtype=torch.long, device=features.device)
     cache = _new_cache(max_length)
     cache_kwarg = {_cache_keyword(model): cache}
+    lean = kernels.start(hidden, max_length) if kernels is not None and mask is None else None
     for length in range(1, max_length):  # ``length`` tokens so far in every active row
         if cancel is not None and cancel.is_set():
             break
-        out = model(
-            encoder_outputs=(hidden,), attention_mask=mask, decoder_input_ids=tokens, use_cache=True,
-            return_dict=True, **cache_kwarg,
-        )
-        scores = out.logits[:, -1, :]
+        if lean is not None:
+            scores = lean.step(tokens)
+        else:
+            scores = model(
+                encoder_outputs=(hidden,), attention_mask=mask, decoder_input_ids=tokens, use_cache=True,
+                return_dict=True, **cache_kwarg,
+            ).logits[:, -1, :]
         if length < min_length:
             scores[:, eos] = -float("inf")
         if forced_eos is not None and length == max_length - 1:
@@ -201,9 +209,12 @@ def greedy(
                 break
             active = active[keep]
             chosen = chosen[keep]
-            hidden = hidden.index_select(0, keep)
-            mask = mask.index_select(0, keep) if mask is not None else None
-            for layer in (*cache.self_attention_cache.layers, *cache.cross_attention_cache.layers):
-                layer.batch_select_indices(keep)  # type: ignore[union-attr]  # our DynamicLayers have it
+            if lean is not None:
+                lean.keep(keep)
+            else:
+                hidden = hidden.index_select(0, keep)
+                mask = mask.index_select(0, keep) if mask is not None else None
+                for layer in (*cache.self_attention_cache.layers, *cache.cross_attention_cache.layers):
+                    layer.batch_select_indices(keep)  # type: ignore[union-attr]  # our DynamicLayers have it
         tokens = chosen[:, None]
     return rows

@@ -15,10 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 EXACT = "fp32"
-# Formats by device kind. fp32 is the reference's arithmetic; the others change some notes.
-CPU_PRECISIONS = ("fp32", "bf16", "int8")
+# fp32 numbers on weights prepacked for oneDNN (bridge.engine.stepper): faster products whose summation
+# order differs from the reference's, so a near-tie between two tokens can go the other way.
+FP32_PACKED = "fp32-packed"
+# Formats by device kind. fp32 is the reference's arithmetic; the others can change notes.
+CPU_PRECISIONS = ("fp32", FP32_PACKED, "bf16", "int8")
 GPU_PRECISIONS = ("fp32", "bf16", "fp16")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
+PRECISIONS = ("auto", "fp32", FP32_PACKED, "bf16", "fp16", "int8")
 # A GPU holds a whole song's chunks at once (a 10-minute song is ~260 chunks): one batch.
 GPU_BATCH_SIZE = 1024
 

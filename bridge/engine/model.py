@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.engine.device import choose, probe
+from bridge.engine.device import FP32_PACKED, choose, probe
 from bridge.engine.optional import essentia_available
 from bridge.errors import ModelUnavailable
 
@@ -132,6 +132,7 @@ class LoadedModel:
     precision: str = "fp32"
     dtype: Any = None
     batch_size: int | None = None  # what the device can hold at once (None: the CPU default)
+    kernels: Any = None  # bridge.engine.stepper.Kernels for the lean decoder step; None: the model's forward
 
     def generation_config_copy(self) -> Any:
         """A private copy per call: ``generate()`` writes its kwargs into the config it is given."""
@@ -189,7 +190,24 @@ def load(
     if not composers:
         raise ModelUnavailable(f"{source.folder}/generation_config.json has no composer_to_feature_token")
     act = getattr(model.config, "dense_act_fn", "?")
-    log.info("loaded %s (revision %s) on %s in %s, feed-forward activation %s", source.model_id, source.revision,
-             device, precision, act)
+    kernels = decoder_kernels(model, precision, device)
+    log.info("loaded %s (revision %s) on %s in %s, feed-forward activation %s, decoder step: %s", source.model_id,
+             source.revision, device, precision, act, kernels.kind if kernels is not None else "the model's forward")
     return LoadedModel(source, model, generation_config, encoder, composers, device, str(act), precision, dtype,
-                       placement.batch_size)
+                       placement.batch_size, kernels)
+
+
+def decoder_kernels(model: Any, precision: str, device: str) -> Any:
+    """The lean decoder step's kernels for this model (see :mod:`bridge.engine.stepper`), or None when
+    it does not give the model's own logits here. Prepacked weights on CPU for ``fp32-packed`` and
+    bf16 (neither promises the reference's summation order); the model's own layers otherwise."""
+    from bridge.engine import stepper  # imports torch: only the process that loads the model pays it
+
+    if not stepper.verify(model):
+        return None
+    dtype = stepper.float_dtype(model)
+    if device == "cpu" and precision in (FP32_PACKED, "bf16") and stepper.packing_available(dtype):
+        return stepper.Kernels(model, stepper.PACKED)
+    if precision == FP32_PACKED:
+        log.warning("oneDNN cannot prepack weights on this machine: fp32-packed runs the exact fp32 kernels")
+    return stepper.Kernels(model, stepper.MODULE)
