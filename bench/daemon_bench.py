@@ -36,6 +36,7 @@ import audio_fixtures  # noqa: E402
 import tiny_model  # noqa: E402
 from bench_machine import describe  # noqa: E402
 from processes import Daemon, Jack, JackListener, Peer  # noqa: E402
+from bridge.engine.device import CPU_PRECISIONS  # noqa: E402
 
 
 def stats(values_ms: list[float]) -> str:
@@ -147,7 +148,7 @@ def bench_live(model: str, song: str) -> None:
         jack.stop()
 
 
-def bench_stalls(model_dir: str, song: str, mean_lengths: list[float]) -> None:
+def bench_stalls(model_dir: str, song: str, mean_lengths: list[float], precision: str = "fp32") -> None:
     """Live playback that never waits: for rows of each realistic length (bench/lengths.py), a streamed
     conversion feeds a real player from the first notes on; how long the playhead stood at a horizon
     waiting for notes not generated yet, after the first note (and when that first note came)."""
@@ -162,12 +163,13 @@ def bench_stalls(model_dir: str, song: str, mean_lengths: list[float]) -> None:
         def send(self, message: object) -> None:
             pass
 
-    print(f"live playback of a {args_seconds(song):.0f} s song, streamed while it generates (engine in this process):")
+    print(f"live playback of a {args_seconds(song):.0f} s song, streamed while it generates (engine in this process, "
+          f"precision {precision}):")
     generation = dict(GENERATION)
     for mean in mean_lengths:
         # The reference recipe, as bench/speed.py: on random weights the faithful recipe's first rows
         # happen to hold no notes at all, which would time the model's luck, not the schedule.
-        converter = Converter(model_dir, device="cpu", recipe="reference", rule=RowLengths(mean))
+        converter = Converter(model_dir, device="cpu", recipe="reference", rule=RowLengths(mean), precision=precision)
         converter.convert(ClipRequest(song, duration=6.0), generation=generation)  # warm
         player = Player(Silent())
         try:
@@ -241,6 +243,7 @@ def main() -> None:
     parser.add_argument("--only-first-note", action="store_true", help="run only the first-note check")
     parser.add_argument("--only-stalls", action="store_true", help="run only the playback-stall check")
     parser.add_argument("--mean-lengths", default="96,160,256", help="row lengths for the playback-stall check")
+    parser.add_argument("--precision", default="fp32", choices=CPU_PRECISIONS, help="format for the playback-stall check")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         # Every row decodes to the model's maximum of 256 tokens, as in bench/speed.py (the
@@ -257,7 +260,7 @@ def main() -> None:
                                                        eos_scale=0.0)
             long_song = os.path.join(tmp, "stalls.wav")
             sf.write(long_song, audio_fixtures.chord_song(args.first_song_seconds, 44100, bpm=104.0), 44100)
-            bench_stalls(realistic, long_song, [float(m) for m in args.mean_lengths.split(",")])
+            bench_stalls(realistic, long_song, [float(m) for m in args.mean_lengths.split(",")], args.precision)
             if args.only_stalls:
                 return
         if not args.only_first_note:

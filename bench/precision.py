@@ -1,6 +1,6 @@
 """The fast precisions against the exact one, on this machine: speed and how many notes change.
 
-    python bench/precision.py [--seconds 60] [--mean-length 160] [--precisions fp32,bf16,int8]
+    python bench/precision.py [--seconds 60] [--mean-length 160] [--precisions fp32,fp32-packed,bf16,int8]
 
 A full-size random-weight Pop2Piano, rows ending at realistic lengths (bench/lengths.py), the same
 clip converted in each precision after a warm-up. Printed per precision: seconds, the speed-up over
@@ -65,7 +65,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--mean-length", type=float, default=160.0)
-    parser.add_argument("--precisions", default="fp32,bf16,int8")
+    parser.add_argument("--precisions", default="fp32,fp32-packed,bf16,int8")
     parser.add_argument("--one", nargs=4, metavar=("MODEL", "AUDIO", "PRECISION", "WARM"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:  # a child: one precision, result as JSON

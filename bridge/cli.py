@@ -94,7 +94,7 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beat-tracker", choices=TRACKERS, default="auto",
                         help="auto: essentia where installed, else librosa")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                        help="fp32: the reference's notes; bf16/fp16/int8: faster, some notes change; auto: the "
+                        help="fp32: the reference's notes; fp32-packed/bf16/fp16/int8: faster, notes can change; auto: the "
                         "fastest this machine runs within the documented tolerance (docs/performance.md)")
 
 

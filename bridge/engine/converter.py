@@ -30,7 +30,7 @@ from bridge.engine.decoding import StepRule, composer_runs, greedy, supported
 from bridge.engine.features import FeatureExtractor, FeatureSettings
 from bridge.engine.grid import clip_beats, median_bpm
 from bridge.engine.model import DEFAULT_MODEL, LoadedModel, load, resolve
-from bridge.engine.planning import Batch, Pacer, even
+from bridge.engine.planning import Batch, Pacer, StepCost, even
 from bridge.engine.request import RECIPES, validate_request
 from bridge.engine.streaming import ChunkStreamer
 from bridge.engine.timing import ChunkGrid, chunk_grid, extend_beats, to_session
@@ -147,6 +147,8 @@ class Converter:
         self.velocity = _default_velocity(folder)
         # rows generated together: the caller's, else what the device holds (a GPU: the whole song)
         self.batch_size = max(1, int(batch_size or self.loaded.batch_size or DEFAULT_BATCH_SIZE))
+        # what a decoder step costs this model here, learnt from every streamed batch (see Pacer)
+        self.step_cost = StepCost()
 
     @property
     def composers(self) -> list[str]:
@@ -193,9 +195,9 @@ class Converter:
         else:  # paced for live playback from the first chunk not streamed yet; then what the quick start missed
             streamed = min(prepared.streamed, count)
             pacer = Pacer(self._chunk_ends(prepared.analysis, request), 2 * streamed or self.first_batch,
-                          self.batch_size, int(self.loaded.generation_config.max_length) - 1)
+                          self.batch_size, self._max_steps(), self.step_cost)
             rows.update(self._generate_plan(self._paced(pacer, streamed, count, playback), prepared, request,
-                                            generation, cancel, playback, report, len(rows), pacer.observe))
+                                            generation, cancel, playback, report, len(rows)))
             redo = even(streamed, self.batch_size) if len(rows) < count else []
             rows.update(self._generate_plan(redo, prepared, request, generation, cancel, None, report, len(rows)))
         arrangement = self._assemble(rows, prepared.analysis, request)
@@ -259,7 +261,7 @@ class Converter:
         request: ClipRequest,
         report: ProgressCallback,
         cancel: threading.Event | None,
-        on_chunk: ChunkCallback | None,
+        playback: _Playback | None,
         analysis: Analysis | None,
         generation: dict[str, Any] | None,
         on_analysis: Callable[[Analysis], None] | None,
@@ -268,7 +270,7 @@ class Converter:
         if analysis is not None:
             return _Prepared(analysis)
         clip = self._read(request, report, cancel)
-        quick = self._quick_start(clip, request, generation, cancel, on_chunk, report) if on_chunk else None
+        quick = self._quick_start(clip, request, generation, cancel, playback, report) if playback is not None else None
         analysis = self._analyse_clip(clip, request, report, cancel)
         if on_analysis is not None:
             on_analysis(analysis)
@@ -289,6 +291,10 @@ class Converter:
             yield Batch(first, min(count, first + size), True)
             first = min(count, first + size)
 
+    def _max_steps(self) -> int:
+        """Decoder steps in the longest possible row."""
+        return int(self.loaded.generation_config.max_length) - 1
+
     def _chunk_ends(self, analysis: Analysis, request: ClipRequest) -> list[float]:
         """Session seconds from the clip start where each chunk's music ends."""
         grid = analysis.grid
@@ -306,12 +312,11 @@ class Converter:
         on_chunk: ChunkCallback | None,
         report: ProgressCallback,
         done: int,
-        observe: Callable[[int, float, int], None] | None = None,
     ) -> dict[int, list[int]]:
         """Token rows for every chunk of the plan, batch by batch, streaming the batches that stream.
 
-        ``done``: chunks already generated (for progress). ``observe(rows, seconds, steps)`` hears how
-        long each batch took (a paced plan sizes the next from it).
+        ``done``: chunks already generated (for progress). How long each batch took goes into
+        :attr:`step_cost`, from which a paced plan sizes its next batch.
         """
         analysis = prepared.analysis
         count = analysis.mel.shape[0]
@@ -333,8 +338,9 @@ class Converter:
             if streamer is not None:
                 streamer.finish()
             rows.update(zip(range(batch.first, batch.last), generated))
-            if observe is not None:
-                observe(batch.size, time.monotonic() - started, max(len(row) for row in generated) - 1)
+            steps = max(len(row) for row in generated) - 1
+            if steps > 0:  # every batch teaches the pacing what a step costs here
+                self.step_cost.observe(batch.size, (time.monotonic() - started) / steps, steps)
             done += batch.size
             report(Progress(_FEATURES + (1 - _FEATURES) * done / count * 0.999, "generating", done, count))
         return rows
@@ -422,7 +428,7 @@ class Converter:
         request: ClipRequest,
         generation: dict[str, Any] | None,
         cancel: threading.Event | None,
-        on_chunk: ChunkCallback,
+        playback: _Playback,
         report: ProgressCallback,
     ) -> tuple[Analysis, list[list[int]]] | None:
         """Analyse and generate the clip's opening alone, streaming its notes; None for short clips.
@@ -446,12 +452,25 @@ class Converter:
             keep += 1
         if keep == 0:
             return None
-        streamer = self._streamer(0, keep, analysis.mel.shape[0], keep, analysis.grid, clip, request, on_chunk)
-        # alive while the opening generates; its share of the whole is not known yet
-        on_step = self._stepper(streamer, report, lambda _steps: Progress(_READ, "generating", 0, 0))
-        rows = self._generate(analysis.mel[:keep], [request.composer] * keep, generation, cancel, on_step)
-        _check_cancel(cancel)
-        streamer.finish()
+        # Paced like the rest (see Pacer): one batch of the whole opening made playback wait for its
+        # first row, which takes as long as a row of the whole batch does.
+        pacer = Pacer(self._chunk_ends(analysis, request)[:keep], self.first_batch, self.batch_size,
+                      self._max_steps(), self.step_cost)
+        rows: list[list[int]] = []
+        while len(rows) < keep:
+            first = len(rows)
+            last = min(keep, first + pacer.next_size(first, time.monotonic(), playback.started))
+            started = time.monotonic()
+            streamer = self._streamer(first, last - first, analysis.mel.shape[0], last, analysis.grid, clip, request,
+                                      playback)
+            # alive while the opening generates; its share of the whole is not known yet
+            on_step = self._stepper(streamer, report, lambda _steps: Progress(_READ, "generating", 0, 0))
+            generated = self._generate(analysis.mel[first:last], [request.composer] * (last - first), generation,
+                                       cancel, on_step)
+            _check_cancel(cancel)
+            streamer.finish()
+            pacer.observe(last - first, time.monotonic() - started, max(len(row) for row in generated) - 1)
+            rows.extend(generated)
         return analysis, rows
 
     def _streamer(

@@ -8,6 +8,7 @@ a decoder step (:class:`StepCost`).
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 
@@ -53,16 +54,22 @@ class StepCost:
 
     A step reads every weight once for the whole batch, so its cost grows slowly with the rows
     (full-size model, 2 cores: 17 ms for 1 row, 61 ms for 39, 85 ms for 78). Until two batch sizes
-    were seen, the slope is taken as :data:`PRIOR_SLOPE` of the cost of one row.
+    were seen, the slope is taken as :data:`PRIOR_SLOPE` of the cost of one row. A converter keeps
+    one for its model, so a warm bridge sizes even a request's first batch from measurements; it
+    remembers the last :data:`MEMORY` batches (and how many steps each ran: its longest row).
     """
 
     PRIOR_SLOPE = 0.05
+    MEMORY = 64
 
     def __init__(self) -> None:
-        self.seen: list[tuple[int, float]] = []  # (rows, seconds per step)
+        self.seen: deque[tuple[int, float]] = deque(maxlen=self.MEMORY)  # (rows, seconds per step)
+        self.steps: deque[int] = deque(maxlen=self.MEMORY)  # decoder steps each batch ran (its longest row)
 
-    def observe(self, rows: int, seconds_per_step: float) -> None:
+    def observe(self, rows: int, seconds_per_step: float, steps: int | None = None) -> None:
         self.seen.append((rows, seconds_per_step))
+        if steps is not None:
+            self.steps.append(steps)
 
     def __call__(self, rows: int) -> float | None:
         """Predicted seconds per step for ``rows``; None before anything was seen."""
@@ -91,18 +98,17 @@ class Pacer:
     (``steps * cost(n) <= n * chunk length``), so the lag stops growing.
     """
 
-    def __init__(self, chunk_end: list[float], first_batch: int, max_size: int, max_steps: int) -> None:
+    def __init__(self, chunk_end: list[float], first_batch: int, max_size: int, max_steps: int,
+                 cost: StepCost | None = None) -> None:
         self.chunk_end = chunk_end  # session seconds where each chunk's music ends (from the clip start)
         self.first_batch = max(1, first_batch)
         self.max_size = max(1, max_size)
-        self.steps: list[int] = []  # decoder steps each batch ran (its longest row)
         self.max_steps = max_steps
-        self.cost = StepCost()
+        self.cost = cost if cost is not None else StepCost()
 
     def observe(self, rows: int, seconds: float, steps: int) -> None:
         if steps > 0:
-            self.cost.observe(rows, seconds / steps)
-            self.steps.append(steps)
+            self.cost.observe(rows, seconds / steps, steps)
 
     def next_size(self, first: int, now: float, playback_start: float | None) -> int:
         """Rows for the batch starting at chunk ``first`` (wall clock ``now``; playback began at ``playback_start``)."""
@@ -110,7 +116,7 @@ class Pacer:
         limit = min(self.max_size, remaining)
         if self.cost(1) is None or remaining <= 0:
             return max(1, min(self.first_batch, remaining))
-        steps = max(self.steps) if self.steps else self.max_steps
+        steps = max(self.cost.steps) if self.cost.steps else self.max_steps
         start = now if playback_start is None else playback_start
         deadline = start + self.chunk_end[first]
         fits = [n for n in range(1, limit + 1) if now + steps * self.cost(n) <= deadline]  # type: ignore[operator]

@@ -82,6 +82,26 @@ def test_the_pacer_takes_the_largest_batch_that_keeps_playback_ahead():
     assert 100 * pacer.cost(late) <= 4.0 * late and (late == 1 or 100 * pacer.cost(late - 1) > 4.0 * (late - 1))
 
 
+def test_a_warm_converters_step_cost_sizes_a_requests_first_batch():
+    """The opening of a live preview is paced too: a measured cost is remembered across requests."""
+    ends = [4.6 * (i + 1) for i in range(8)]  # an opening of 8 chunks of 4.6 s
+    assert Pacer(ends, first_batch=8, max_size=64, max_steps=255).next_size(0, 0.0, None) == 8  # nothing known
+    cost = StepCost()
+    cost.observe(1, 0.014, 200)  # 14 ms a step for one row, 26 for eight, rows of 200 steps
+    cost.observe(8, 0.026, 200)
+    size = Pacer(ends, first_batch=8, max_size=64, max_steps=255, cost=cost).next_size(0, 0.0, None)
+    # a row must be done before playback, starting now, passes its chunk's end
+    assert 200 * cost(size) <= 4.6 < 200 * cost(size + 1) and size < 8
+
+
+def test_the_step_cost_remembers_a_bounded_history():
+    cost = StepCost()
+    for i in range(10 * StepCost.MEMORY):
+        cost.observe(1 + i % 3, 0.01, 100 + i)
+    assert len(cost.seen) == len(cost.steps) == StepCost.MEMORY
+    assert max(cost.steps) == 100 + 10 * StepCost.MEMORY - 1
+
+
 def test_rows_of_several_composers_in_one_batch_are_each_composers_own(converter, song_path):
     """The seam several styles of one clip share: each row is conditioned on its own composer."""
     mel = torch.from_numpy(converter.analyse(ClipRequest(song_path)).mel[:2])
