@@ -202,7 +202,8 @@ def verify(model: Any, steps: int = 3) -> bool:
                 theirs = model(encoder_outputs=(hidden,), decoder_input_ids=token, use_cache=True, return_dict=True,
                                **cache).logits[:, -1, :]
                 if not torch.equal(ours.step(token), theirs):
-                    log.warning("the lean decoder step differs from this transformers version's forward: using the forward")
+                    log.warning("the lean decoder step differs from this transformers version's forward: "
+                                "using the forward")
                     return False
     except (AttributeError, IndexError, RuntimeError, TypeError, ValueError) as exc:
         log.warning("the lean decoder step does not fit this model (%s): using the forward", exc)

@@ -9,7 +9,7 @@ import torch
 
 from bridge.engine.converter import Converter
 from bridge.engine.decoding import greedy, supported
-from bridge.engine.planning import Batch, Pacer, StepCost, batches, even
+from bridge.engine.planning import Batch, Pacer, StartGate, StepCost, batches, even
 from bridge.engine.types import ClipRequest
 
 
@@ -73,9 +73,11 @@ def test_the_pacer_takes_the_largest_batch_that_keeps_playback_ahead():
     assert pacer.next_size(0, now=0.0, playback_start=None) == 2  # nothing measured yet
     pacer.observe(2, seconds=2.0, steps=100)  # 20 ms a step for 2 rows
     # chunk 2 ends 12 s into playback, which began at 1 s; 100 steps must be done by then
-    pacer.observe(8, seconds=2.6, steps=100)  # 26 ms for 8 rows: 1 ms more a step for each row
+    pacer.observe(20, seconds=3.8, steps=100)  # 38 ms for 20 rows: 1 ms more a step for each row
     size = pacer.next_size(2, now=8.0, playback_start=1.0)
     assert size < 38 and 8.0 + 100 * pacer.cost(size) <= 1.0 + 12.0 < 8.0 + 100 * pacer.cost(size + 1)  # the largest
+    # with time to spare, no more than twice the largest batch measured (the cost line is not trusted further)
+    assert pacer.next_size(2, now=1.0, playback_start=100.0) == 40
     assert pacer.next_size(38, now=6.0, playback_start=1.0) == 2  # no more than remains
     # far behind: no batch makes the deadline, so the smallest that keeps pace with the music
     late = pacer.next_size(2, now=50.0, playback_start=1.0)
@@ -92,6 +94,24 @@ def test_a_warm_converters_step_cost_sizes_a_requests_first_batch():
     size = Pacer(ends, first_batch=8, max_size=64, max_steps=255, cost=cost).next_size(0, 0.0, None)
     # a row must be done before playback, starting now, passes its chunk's end
     assert 200 * cost(size) <= 4.6 < 200 * cost(size + 1) and size < 8
+
+
+def test_the_start_gate_holds_playback_until_the_opening_batch_will_end_in_time():
+    gate = StartGate(began=10.0, steps=200)  # the opening batch began at 10 s; rows of up to 200 steps
+    assert not gate.ready(now=10.2, horizon=3.0)  # no step run yet: nothing to predict from
+    for _ in range(50):
+        gate.step()
+    # 50 steps in 1 s: the batch ends at 14 s. Playback from 11 s would reach 2 s of music at 13 s.
+    assert gate.ends(11.0) == pytest.approx(14.0)
+    assert not gate.ready(now=11.0, horizon=2.0)
+    assert gate.ready(now=11.0, horizon=3.5)  # 3.5 s of final music last until 14.5 s
+    for _ in range(100):
+        gate.step()
+    assert gate.ready(now=13.0, horizon=2.0)  # 150 steps in 3 s: ends at 14 s, playback reaches 2 s at 15 s
+    late = StartGate(began=0.0, steps=10)
+    for _ in range(30):  # rows longer than expected: the prediction follows the steps actually run
+        late.step()
+    assert late.ends(3.0) == pytest.approx(3.0)
 
 
 def test_the_step_cost_remembers_a_bounded_history():
