@@ -77,7 +77,8 @@ def test_the_pacer_takes_the_largest_batch_that_keeps_playback_ahead():
     size = pacer.next_size(2, now=8.0, playback_start=1.0)
     assert size < 38 and 8.0 + 100 * pacer.cost(size) <= 1.0 + 12.0 < 8.0 + 100 * pacer.cost(size + 1)  # the largest
     # with time to spare, no more than twice the largest batch measured (the cost line is not trusted further)
-    assert pacer.next_size(2, now=1.0, playback_start=100.0) == 40
+    roomy = Pacer([4.0 * (i + 1) for i in range(100)], first_batch=2, max_size=64, max_steps=255, cost=pacer.cost)
+    assert roomy.next_size(2, now=1.0, playback_start=100.0) == 40
     assert pacer.next_size(38, now=6.0, playback_start=1.0) == 2  # no more than remains
     # far behind: no batch makes the deadline, so the smallest that keeps pace with the music
     late = pacer.next_size(2, now=50.0, playback_start=1.0)
