@@ -7,7 +7,7 @@ format whose notes stay within the documented tolerance (docs/performance.md):
 - CUDA: bf16 where the GPU supports it, else fp16; the whole song in one batch.
 - Apple MPS: fp16; the whole song in one batch.
 - CPU: fp32 (the exact notes) unless the measurements of docs/performance.md showed a faster
-  format within tolerance on that kind of CPU: see :data:`CPU_AUTO`.
+  format within tolerance on that kind of CPU (fp32-packed on AVX512-BF16): see :data:`CPU_AUTO`.
 """
 
 from __future__ import annotations
@@ -46,14 +46,16 @@ class Placement:
 
 
 # `auto` picks the fastest format whose notes stay within this note F1 of fp32's (same pitch, onset
-# within 50 ms), as measured by bench/precision.py on that kind of CPU.
+# within 50 ms), as measured by bench/precision.py on that kind of CPU; of two within 10% of each
+# other's speed, the one closer to fp32's notes.
 AUTO_MIN_F1 = 0.95
 # CPU kind → the format `auto` picks there (docs/performance.md, "Precision"). Measured on
-# avx512_bf16 + vnni (2 cores, 30 s clip, rows ~160 tokens): bf16 0.87-1.20x at F1 0.97 (no gain),
-# int8 1.73-2.01x at F1 0.79 (outside AUTO_MIN_F1): fp32. amx and other: not measured, so exact.
+# avx512_bf16 + vnni (2 cores, 30 s clip, rows ~160 tokens, two runs): fp32-packed 1.47-1.74x at F1 1.000,
+# bf16 1.64-1.66x at F1 0.969 (as fast, notes changed), int8 2.08-2.54x at F1 0.79 (outside AUTO_MIN_F1):
+# fp32-packed. amx, vnni alone and other: not measured, so exact.
 CPU_AUTO: dict[str, str] = {
     "amx": EXACT,
-    "avx512_bf16": EXACT,
+    "avx512_bf16": FP32_PACKED,
     "vnni": EXACT,
     "other": EXACT,
 }
