@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from bridge import __version__
 from bridge.daemon.send import send_command, send_request
+from bridge.engine.planning import LIVE_STARTS, UNBROKEN
 from bridge.errors import BadRequest, MidiUnavailable, ModelUnavailable
 from bridge.output.ports import API_NAMES, DEFAULT_MIDI_PORT, api_name
 
@@ -50,6 +51,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_m
     serve.add_argument("--max-minutes", type=float, default=30.0, help="longest clip accepted")
     serve.add_argument("--batch-size", type=int, default=None, metavar="ROWS",
                        help="chunks generated together at most (default 128; more uses more memory)")
+    serve.add_argument("--live-start", choices=LIVE_STARTS, default=UNBROKEN,
+                       help="live preview: start once it will play through without stopping (unbroken), or at the "
+                       "first notes (earlier; may stop to wait for the opening)")
     serve.add_argument("--watchdog", type=float, default=None, metavar="SECONDS",
                        help="end a job whose inference process shows no sign of life for this long and restart "
                        "the process (default: 20 s where its CPU time can be read, as on Linux; 120 s elsewhere)")
@@ -169,7 +173,7 @@ def _engine(args: argparse.Namespace) -> Engine:
     )
 
     settings = EngineSettings(args.model, args.device, args.activation, args.recipe, args.beat_tracker,
-                              args.precision, args.batch_size)
+                              args.precision, args.batch_size, args.live_start)
     if args.in_process:
         return LocalEngine(settings.build())
     return ProcessEngine(settings, require_model=False, watchdog_s=args.watchdog)

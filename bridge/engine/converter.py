@@ -30,7 +30,7 @@ from bridge.engine.decoding import StepRule, composer_runs, greedy, supported
 from bridge.engine.features import FeatureExtractor, FeatureSettings
 from bridge.engine.grid import clip_beats, median_bpm
 from bridge.engine.model import DEFAULT_MODEL, LoadedModel, load, resolve
-from bridge.engine.planning import Batch, Pacer, StartGate, StepCost, even
+from bridge.engine.planning import LIVE_STARTS, UNBROKEN, Batch, Pacer, StartGate, StepCost, even
 from bridge.engine.request import RECIPES, validate_request
 from bridge.engine.streaming import ChunkStreamer
 from bridge.engine.timing import ChunkGrid, chunk_grid, extend_beats, to_session
@@ -130,11 +130,15 @@ class Converter:
         decoder: str = "fast",
         first_batch: int = FIRST_BATCH,
         rule: StepRule | None = None,
+        live_start: str = UNBROKEN,
     ) -> None:
         if recipe not in RECIPES:
             raise ValueError(f"recipe must be one of {RECIPES}, got {recipe!r}")
         if decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
+        if live_start not in LIVE_STARTS:
+            raise ValueError(f"live_start must be one of {LIVE_STARTS}, got {live_start!r}")
+        self.live_start = live_start
         self.recipe = recipe
         self.beat_tracker = beat_tracker
         self.decoder = decoder
@@ -294,7 +298,10 @@ class Converter:
     def _gated(
         self, playback: _Playback, on_step: Callable[[list[int], list[int]], None]
     ) -> Callable[[list[int], list[int]], None]:
-        """``on_step`` of a stream's opening batch, counting its steps for the start gate it arms."""
+        """``on_step`` of a stream's opening batch, counting its steps for the start gate it arms
+        (``live_start`` unbroken; at the first notes, ``on_step`` as it is)."""
+        if self.live_start != UNBROKEN:
+            return on_step
         gate = StartGate(time.monotonic(), max(self.step_cost.steps, default=self._max_steps()))
         playback.arm(gate)
 

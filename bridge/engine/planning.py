@@ -130,6 +130,12 @@ class Pacer:
         return keeps_pace[0] if keeps_pace else limit
 
 
+# When live playback starts: once the opening batch is predicted to keep ahead of it (StartGate), or at
+# the first notes (earlier, and it may stop to wait for the opening's rows).
+UNBROKEN, FIRST_NOTE = "unbroken", "first-note"
+LIVE_STARTS = (UNBROKEN, FIRST_NOTE)
+
+
 class StartGate:
     """When live playback may start so that it does not wait for the opening batch. Pure.
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from bridge.engine.beats import grid_tempo
+from bridge.engine.planning import UNBROKEN
 from bridge.engine.types import Arrangement, ChunkNotes, ClipRequest, Progress
 from bridge.errors import BridgeError, Cancelled, ModelUnavailable, error_for
 from bridge.jobs.cache import LRU
@@ -51,6 +52,7 @@ class EngineSettings:
     beat_tracker: str = "auto"
     precision: str = "fp32"
     batch_size: int | None = None  # rows per generation batch (None: the converter's default)
+    live_start: str = UNBROKEN  # when live playback starts: bridge.engine.planning.LIVE_STARTS
 
     def build(self) -> Converter:
         from bridge.engine.model import check_local  # light: no torch
@@ -62,7 +64,8 @@ class EngineSettings:
         from bridge.engine.converter import Converter
 
         return Converter(self.model, device=self.device, activation=self.activation, recipe=self.recipe,
-                         beat_tracker=self.beat_tracker, precision=self.precision, batch_size=self.batch_size)
+                         beat_tracker=self.beat_tracker, precision=self.precision, batch_size=self.batch_size,
+                         live_start=self.live_start)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 
 import audio_fixtures
 import numpy as np
@@ -215,3 +217,41 @@ def test_when_the_quick_analysis_differs_the_file_is_generated_from_the_whole_cl
     later = [n for c in chunks[quick:] for n in c.notes]
     assert set(later) <= set(plain.notes)
     assert {n for n in plain.notes if n.start >= converter_module.QUICK_START_S} <= set(later)
+
+
+def test_an_unbroken_live_start_holds_the_opening_then_hands_it_on_whole():
+    """The stream's first notes wait at the start gate; nothing held is lost, and it goes on in one hand-over."""
+    from bridge.engine.converter import _Playback
+    from bridge.engine.planning import StartGate
+    from bridge.engine.types import ChunkNotes, Note
+
+    handed: list[ChunkNotes] = []
+    playback = _Playback(handed.append)
+    gate = StartGate(began=time.monotonic() - 1.0, steps=10_000)  # one step a second of 10 000: hours to go
+    playback.arm(gate)
+    gate.step()
+    early = [ChunkNotes(0, 4, (Note(60, 1.0, 1.5, 80),), 1.5), ChunkNotes(0, 4, (), 1.6),
+             ChunkNotes(1, 4, (Note(64, 0.9, 2.0, 80),), 1.8)]
+    for chunk in early:
+        playback(chunk)
+    assert handed == [] and playback.started is None
+    playback(ChunkNotes(2, 4, (Note(67, 3.0, 3.5, 80),), math.inf))  # the opening is done: open
+    assert len(handed) == 1 and playback.started is not None
+    assert [n.pitch for n in handed[0].notes] == [64, 60, 67] and handed[0].horizon == math.inf
+    playback(ChunkNotes(3, 4, (Note(72, 5.0, 5.5, 80),), math.inf))  # after that, as they come
+    assert len(handed) == 2 and handed[1].notes[0].pitch == 72
+
+
+def test_a_live_start_at_the_first_notes_arms_no_gate(converter, monkeypatch):
+    from bridge.engine.converter import _Playback
+    from bridge.engine.planning import FIRST_NOTE
+
+    monkeypatch.setattr(converter, "live_start", FIRST_NOTE)
+    playback = _Playback(lambda chunk: None)
+    step = converter._gated(playback, lambda rows, tokens: None)
+    step([0], [5])
+    assert playback.gate is None
+    with pytest.raises(ValueError):
+        from bridge.engine.converter import Converter
+
+        Converter("/nonexistent", live_start="whenever")
