@@ -56,6 +56,10 @@ def supported(config: Any) -> bool:
     return all(getattr(config, name, allowed[0]) in allowed for name, allowed in _REQUIRED.items())
 
 
+# transformers 5 passes values to DynamicLayer.lazy_initialization as well; 4.57 only keys.
+_LAZY_INIT_TAKES_VALUES = "value_states" in inspect.signature(DynamicLayer.lazy_initialization).parameters
+
+
 class PreallocatedLayer(DynamicLayer):  # type: ignore[no-untyped-call]
     """A key/value cache layer that writes into preallocated buffers and returns views.
 
@@ -66,7 +70,10 @@ class PreallocatedLayer(DynamicLayer):  # type: ignore[no-untyped-call]
     capacity = 16
 
     def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
-        super().lazy_initialization(key_states, value_states)
+        if _LAZY_INIT_TAKES_VALUES:
+            super().lazy_initialization(key_states, value_states)
+        else:  # transformers 4.57: DynamicLayer.lazy_initialization(key_states)
+            super().lazy_initialization(key_states)  # type: ignore[call-arg]
         self._length = 0
         self._kbuf: torch.Tensor | None = None
         self._vbuf: torch.Tensor | None = None
