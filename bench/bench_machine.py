@@ -7,6 +7,11 @@ import os
 import platform
 
 
+# What limits the instruction sets torch's, oneDNN's and MKL's kernels use: a run with them set to AVX2
+# on an AVX-512 CPU runs the AVX2 machines' kernels (not their memory system or clock).
+ISA_LIMITS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+
+
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
@@ -36,8 +41,11 @@ def describe() -> str:
     device = "cuda (" + torch.cuda.get_device_name(0) + ")" if torch.cuda.is_available() else (
         "mps" if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available() else "cpu")
     capability = torch.backends.cpu.get_cpu_capability()
+    limited = [f"{name}={os.environ[name]}" for name in ISA_LIMITS if os.environ.get(name)]
     return (f"machine: {cpu_model()}; flags {' '.join(cpu_flags()) or '?'}; torch {torch.__version__} CPU capability "
-            f"{capability}; {os.cpu_count()} cores, {torch.get_num_threads()} torch threads; device {device}")
+            f"{capability}; {os.cpu_count()} cores, {torch.get_num_threads()} torch threads; device {device}"
+            + (f"; kernels limited by {' '.join(limited)} (another machine class's kernels, on this CPU)"
+               if limited else ""))
 
 
 if __name__ == "__main__":
