@@ -3,7 +3,8 @@
 A decoder step reads every weight once for the whole batch, so big batches are cheap per row:
 a file's chunks go in :func:`even` batches. Live playback wants its first notes early and then
 never to wait: its batches are sized one by one by a :class:`Pacer`, from the measured cost of
-a decoder step (:class:`StepCost`).
+a decoder step (:class:`StepCost`), and its start waits at a :class:`StartGate` until the opening
+batch will keep ahead of it.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ class StepCost:
 class Pacer:
     """Sizes each streamed batch from the measured cost per step, so playback never waits.
 
-    Live playback starts at the first notes and then runs at the music's pace; a batch of ``n``
+    Live playback starts when the first notes are handed on and then runs at the music's pace; a batch of ``n``
     chunks needs about ``steps * cost(n)`` seconds, and its first chunk must be complete before the
     player reaches its end. The next batch is the largest that makes that deadline. When none can
     (generation is behind), it is the smallest whose throughput keeps pace with the music
