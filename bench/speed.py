@@ -154,6 +154,7 @@ def matmul_floor(converter, chunks: int, steps: list[int]) -> dict:
     rows still generating at each step, as the engine ran them; the encoder once over every
     frame). Attention, norms and everything else are left out, so no engine doing the
     reference's arithmetic can be faster than this on this machine: it bounds the exact mode.
+    ``packed_seconds``: the same products on weights prepacked for oneDNN, fp32-packed's floor.
     """
     import torch
 
@@ -166,19 +167,29 @@ def matmul_floor(converter, chunks: int, steps: list[int]) -> dict:
         n.startswith("encoder.") or "EncDecAttention.k" in n or "EncDecAttention.v" in n)]
     heads = [model.lm_head]
     frames = 51  # encoder positions per chunk (50 mel frames + the composer token)
-    with torch.inference_mode():
+    from bridge.engine import stepper
+
+    def decoder_seconds(run) -> float:  # noqa: ANN001 - run(layer, input): one linear layer's product
         per_step: dict[int, float] = {}
         for rows in sorted(set(steps)):  # time each batch size the decoding used
             wide = {m.in_features: torch.randn(rows, m.in_features) for m in decoder + heads}
             for _ in range(2):
                 for m in decoder + heads:
-                    torch.nn.functional.linear(wide[m.in_features], m.weight)
+                    run(m, wide[m.in_features])
             t = time.perf_counter()
             reps = 5
             for _ in range(reps):
                 for m in decoder + heads:
-                    torch.nn.functional.linear(wide[m.in_features], m.weight)
+                    run(m, wide[m.in_features])
             per_step[rows] = (time.perf_counter() - t) / reps
+        return sum(per_step[rows] for rows in steps)
+
+    with torch.inference_mode():
+        reference = decoder_seconds(lambda m, x: torch.nn.functional.linear(x, m.weight))
+        packed = None
+        if stepper.packing_available(torch.float32):  # the same products on prepacked weights (fp32-packed)
+            runs = {id(m): stepper._packed(m) for m in decoder + heads}
+            packed = decoder_seconds(lambda m, x: runs[id(m)](x))
         enc_in = {m.in_features: torch.randn(chunks * frames, m.in_features) for m in once}
         t = time.perf_counter()
         for m in once:
@@ -186,8 +197,11 @@ def matmul_floor(converter, chunks: int, steps: list[int]) -> dict:
         encoder = time.perf_counter() - t
     flops = 2 * (sum(steps) * sum(m.weight.numel() for m in decoder + heads)
                  + chunks * frames * sum(m.weight.numel() for m in once))
-    seconds = sum(per_step[rows] for rows in steps) + encoder
-    return {"seconds": seconds, "gflops": flops / 1e9, "rate": flops / seconds / 1e9}
+    seconds = reference + encoder
+    result = {"seconds": seconds, "gflops": flops / 1e9, "rate": flops / seconds / 1e9}
+    if packed is not None:
+        result["packed_seconds"] = packed + encoder  # the encoder runs the model's own layers either way
+    return result
 
 
 def _warmup_audio(out_dir: str) -> str:
@@ -265,7 +279,11 @@ def main() -> None:
         floor = eng.get("floor")
         if floor:
             print(f"  matrix products alone (fp32, the engine's batches, {floor['gflops']:.0f} GFLOP for this song): "
-                  f"{floor['seconds']:.2f} s at {floor['rate']:.0f} GFLOP/s")
+                  f"{floor['seconds']:.2f} s at {floor['rate']:.0f} GFLOP/s; the engine takes "
+                  f"{eng['seconds'] / floor['seconds']:.2f}x that")
+            if "packed_seconds" in floor:
+                print(f"  the same products on prepacked weights (fp32-packed's): {floor['packed_seconds']:.2f} s; "
+                      f"the engine takes {eng['seconds'] / floor['packed_seconds']:.2f}x that")
         if args.engine_only:
             return
         ref = results["reference"]
