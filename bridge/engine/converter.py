@@ -360,9 +360,8 @@ class Converter:
             if streamer is not None:
                 streamer.finish()
             rows.update(zip(range(batch.first, batch.last), generated))
-            steps = max(len(row) for row in generated) - 1
-            if steps > 0:  # every batch teaches the pacing what a step costs here
-                self.step_cost.observe(batch.size, (time.monotonic() - started) / steps, steps)
+            # every batch teaches the pacing what a step costs here
+            self.step_cost.observe_batch(batch.size, time.monotonic() - started, max(len(row) for row in generated) - 1)
             done += batch.size
             report(Progress(_FEATURES + (1 - _FEATURES) * done / count * 0.999, "generating", done, count))
         return rows
@@ -485,9 +484,7 @@ class Converter:
         rows = self._generate(analysis.mel[:keep], [request.composer] * keep, generation, cancel, on_step)
         _check_cancel(cancel)
         streamer.finish()
-        steps = max(len(row) for row in rows) - 1
-        if steps > 0:
-            self.step_cost.observe(keep, (time.monotonic() - started) / steps, steps)
+        self.step_cost.observe_batch(keep, time.monotonic() - started, max(len(row) for row in rows) - 1)
         return analysis, rows
 
     def _streamer(
@@ -572,7 +569,8 @@ class Converter:
             config.update(**generation)
         features = torch.from_numpy(mel).to(self.loaded.device, self.loaded.dtype)
         if self.decoder == "fast" and supported(config):
-            return greedy(self.loaded.model, features, composers, config, cancel, on_step, self.rule, self.loaded.kernels)
+            return greedy(self.loaded.model, features, composers, config, cancel, on_step, self.rule,
+                          self.loaded.kernels)
 
         class _Cancelled(StoppingCriteria):
             def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:

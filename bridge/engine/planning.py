@@ -72,6 +72,11 @@ class StepCost:
         if steps is not None:
             self.steps.append(steps)
 
+    def observe_batch(self, rows: int, seconds: float, steps: int) -> None:
+        """A batch of ``rows`` ran ``steps`` decoder steps (its longest row) in ``seconds``."""
+        if steps > 0:
+            self.observe(rows, seconds / steps, steps)
+
     def __call__(self, rows: int) -> float | None:
         """Predicted seconds per step for ``rows``; None before anything was seen."""
         if not self.seen:
@@ -108,8 +113,7 @@ class Pacer:
         self.cost = cost if cost is not None else StepCost()
 
     def observe(self, rows: int, seconds: float, steps: int) -> None:
-        if steps > 0:
-            self.cost.observe(rows, seconds / steps, steps)
+        self.cost.observe_batch(rows, seconds, steps)
 
     def next_size(self, first: int, now: float, playback_start: float | None) -> int:
         """Rows for the batch starting at chunk ``first`` (wall clock ``now``; playback began at ``playback_start``)."""
