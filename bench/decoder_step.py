@@ -74,7 +74,7 @@ def main() -> None:
                                            return_dict=True, **cache), steps)
         lean_step = loaded.kernels.start(hidden, capacity) if loaded.kernels else None
         lean = per_step(lambda i: lean_step.step(tokens[i]), steps) if lean_step else float("nan")
-        layers = stepper._decoder_linears(model)
+        layers = stepper.decoder_linears(model)
         inputs = {}
         for layer in layers:
             width = layer.in_features
@@ -85,7 +85,7 @@ def main() -> None:
             timings["F.linear (the reference's kernels)"] = per_step(
                 lambda i: [torch.nn.functional.linear(inputs[w.shape[1]], w) for w in weights], steps)
             if stepper.packing_available(dtype):
-                packed = [stepper._packed(layer) for layer in layers]
+                packed = [stepper.prepacked(layer) for layer in layers]
                 timings["prepacked oneDNN"] = per_step(
                     lambda i: [run(inputs[layer.in_features]) for run, layer in zip(packed, layers)], steps)
         else:

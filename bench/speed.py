@@ -161,25 +161,24 @@ def matmul_floor(converter, chunks: int, steps: list[int]) -> dict:
     model = converter.loaded.model
     if converter.loaded.precision not in ("fp32", FP32_PACKED):  # the bound is for fp32 products
         return {}
-    decoder = [m for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and n.startswith("decoder.")
-               and "EncDecAttention.k" not in n and "EncDecAttention.v" not in n]
+    from bridge.engine import stepper
+
+    per_token = stepper.decoder_linears(model)  # the decoder's linear layers and the output head
     once = [m for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and (
         n.startswith("encoder.") or "EncDecAttention.k" in n or "EncDecAttention.v" in n)]
-    heads = [model.lm_head]
     frames = 51  # encoder positions per chunk (50 mel frames + the composer token)
-    from bridge.engine import stepper
 
     def decoder_seconds(run) -> float:  # noqa: ANN001 - run(layer, input): one linear layer's product
         per_step: dict[int, float] = {}
         for rows in sorted(set(steps)):  # time each batch size the decoding used
-            wide = {m.in_features: torch.randn(rows, m.in_features) for m in decoder + heads}
+            wide = {m.in_features: torch.randn(rows, m.in_features) for m in per_token}
             for _ in range(2):
-                for m in decoder + heads:
+                for m in per_token:
                     run(m, wide[m.in_features])
             t = time.perf_counter()
             reps = 5
             for _ in range(reps):
-                for m in decoder + heads:
+                for m in per_token:
                     run(m, wide[m.in_features])
             per_step[rows] = (time.perf_counter() - t) / reps
         return sum(per_step[rows] for rows in steps)
@@ -188,14 +187,14 @@ def matmul_floor(converter, chunks: int, steps: list[int]) -> dict:
         reference = decoder_seconds(lambda m, x: torch.nn.functional.linear(x, m.weight))
         packed = None
         if stepper.packing_available(torch.float32):  # the same products on prepacked weights (fp32-packed)
-            runs = {id(m): stepper._packed(m) for m in decoder + heads}
+            runs = {id(m): stepper.prepacked(m) for m in per_token}
             packed = decoder_seconds(lambda m, x: runs[id(m)](x))
         enc_in = {m.in_features: torch.randn(chunks * frames, m.in_features) for m in once}
         t = time.perf_counter()
         for m in once:
             torch.nn.functional.linear(enc_in[m.in_features], m.weight)
         encoder = time.perf_counter() - t
-    flops = 2 * (sum(steps) * sum(m.weight.numel() for m in decoder + heads)
+    flops = 2 * (sum(steps) * sum(m.weight.numel() for m in per_token)
                  + chunks * frames * sum(m.weight.numel() for m in once))
     seconds = reference + encoder
     result = {"seconds": seconds, "gflops": flops / 1e9, "rate": flops / seconds / 1e9}

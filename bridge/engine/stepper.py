@@ -2,7 +2,7 @@
 
 Why: the model's ``forward`` builds masks, recomputes the relative position bias and dispatches
 through cache objects and output recorders on every token. For a short clip (14 rows) that is a
-sizable share of each ~28 ms step on 2 cores (``python bench/speed.py --profile-step``). A
+sizable share of each ~28 ms step on 2 cores (``python bench/decoder_step.py``). A
 :class:`DecoderStep` calls the model's own modules (layer norms, linear layers, activation) in the
 forward's order and with its shapes, keeps keys and values in preallocated buffers, computes the
 cross-attention keys and values once and the position bias once per batch.
@@ -28,9 +28,9 @@ log = logging.getLogger(__name__)
 
 Linear = Callable[[torch.Tensor], torch.Tensor]
 MODULE = "module"
+PACKED = "packed"
 # Linear layers as loaded: float, or torch.ao's dynamically quantised int8 (``--precision int8``).
 _LINEAR_TYPES = (torch.nn.Linear, torch.ao.nn.quantized.dynamic.Linear)
-PACKED = "packed"
 
 
 class Kernels:
@@ -42,8 +42,8 @@ class Kernels:
         self.eager = getattr(model.config, "_attn_implementation", "eager") != "sdpa"
         self._linears: dict[int, Linear] = {}
         if kind == PACKED:
-            for module in _decoder_linears(model):
-                self._linears[id(module)] = _packed(module)
+            for module in decoder_linears(model):
+                self._linears[id(module)] = prepacked(module)
 
     def attend(self, query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         """Attention of one query per row (T5: no scaling, the position bias added to the scores).
@@ -66,7 +66,7 @@ class Kernels:
         return DecoderStep(self, hidden, capacity)
 
 
-def _decoder_linears(model: Any) -> list[Any]:
+def decoder_linears(model: Any) -> list[Any]:
     """The linear layers run once per token: the decoder's (except cross-attention keys and values,
     computed once per batch) and the output head."""
     found = [m for name, m in model.decoder.named_modules() if isinstance(m, _LINEAR_TYPES)
@@ -74,7 +74,7 @@ def _decoder_linears(model: Any) -> list[Any]:
     return [*found, model.lm_head]
 
 
-def _packed(module: torch.nn.Linear) -> Linear:
+def prepacked(module: torch.nn.Linear) -> Linear:
     """``module`` on a weight reordered once into oneDNN's blocked layout (what inductor's CPU
     freezing does): no per-call weight reorder. The batch-size hint only tunes the layout."""
     weight = torch.ops.mkldnn._reorder_linear_weight(module.weight.detach(), 16)
@@ -93,7 +93,7 @@ def packing_available(dtype: torch.dtype) -> bool:
         return False
     try:
         probe = torch.nn.Linear(8, 8, bias=False).to(dtype)
-        out = _packed(probe)(torch.ones(2, 8, dtype=dtype))
+        out = prepacked(probe)(torch.ones(2, 8, dtype=dtype))
         return bool(torch.allclose(out.float(), probe(torch.ones(2, 8, dtype=dtype)).float(), rtol=1e-2, atol=1e-2))
     except (RuntimeError, AttributeError, NotImplementedError):
         return False
