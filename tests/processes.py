@@ -222,21 +222,51 @@ def sounding(messages) -> set[int]:
 
 
 class JackListener:
-    """A real rtmidi JACK input connected to the bridge's virtual output."""
+    """A real rtmidi JACK input connected to the bridge's virtual output, read through RtMidi's own queue.
+
+    Why not a callback: RtMidi runs an input callback inside JACK's process thread (RtMidi 5.0.0,
+    ``jackProcessIn``: ``jack_midi_get_event_count`` once, then ``callback(...)`` per event), and
+    python-rtmidi's callback must take the GIL there. A process thread waiting on the GIL of a busy
+    test worker overruns its period; the writer's next cycle then clears and refills the port buffer
+    that the late reader is still walking, so it reads the new cycle's events in place of the old ones
+    (measured: note-ons read as note-offs in 10 of 10 rounds with a callback held 8 ms, and in 10 of 20
+    with a plain callback beside four busy processes; none in 50 rounds with the queue). In queue mode
+    ``jackProcessIn`` only copies into RtMidi's C++ queue, and a Python thread drains it; a receive
+    time is therefore late by at most one poll (``POLL`` seconds).
+    """
+
+    POLL = 0.002
+    QUEUE = 4096  # messages RtMidi holds between polls before it drops ("message queue limit reached")
 
     def __init__(self, port_name: str, timeout: float = 10.0) -> None:
-        import mido
+        import threading
 
-        self.backend = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True)
+        import mido
+        import rtmidi
+
         self.messages: list[tuple[float, mido.Message]] = []
+        self.input = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="p2p-listener", queue_size_limit=self.QUEUE)
         deadline = time.monotonic() + timeout
         while True:
-            names = [n for n in self.backend.get_input_names() if port_name in n]
-            if names or time.monotonic() > deadline:
+            ports = [i for i, n in enumerate(self.input.get_ports()) if port_name in n]
+            if ports or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
-        assert names, f"no JACK port named {port_name!r}: {self.backend.get_input_names()}"
-        self.port = self.backend.open_input(names[0], callback=lambda m: self.messages.append((time.perf_counter(), m)))
+        assert ports, f"no JACK port named {port_name!r}: {self.input.get_ports()}"
+        self.input.open_port(ports[0])
+        self._stop = threading.Event()
+        self._pump = threading.Thread(target=self._drain, name="jack-listener", daemon=True)
+        self._pump.start()
+
+    def _drain(self) -> None:
+        import mido
+
+        while not self._stop.is_set():
+            message = self.input.get_message()
+            if message is None:
+                self._stop.wait(self.POLL)
+            else:
+                self.messages.append((time.perf_counter(), mido.Message.from_bytes(message[0])))
 
     def wait_for(self, predicate, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -251,4 +281,7 @@ class JackListener:
         return sum(1 for _t, m in self.messages if m.type == "note_on" and m.velocity > 0)
 
     def close(self) -> None:
-        self.port.close()
+        self._stop.set()
+        self._pump.join(5)
+        self.input.close_port()
+        self.input.delete()
