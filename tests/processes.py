@@ -229,8 +229,7 @@ class JackListener:
     python-rtmidi's callback must take the GIL there. A process thread waiting on the GIL of a busy
     test worker overruns its period; the writer's next cycle then clears and refills the port buffer
     that the late reader is still walking, so it reads the new cycle's events in place of the old ones
-    (measured: note-ons read as note-offs in 10 of 10 rounds with a callback held 8 ms, and in 10 of 20
-    with a plain callback beside four busy processes; none in 50 rounds with the queue). In queue mode
+    (note-ons read as note-offs: ``python bench/jack_reader.py``, docs/reliability.md). In queue mode
     ``jackProcessIn`` only copies into RtMidi's C++ queue, and a Python thread drains it; a receive
     time is therefore late by at most one poll (``POLL`` seconds).
     """
