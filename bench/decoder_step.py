@@ -14,6 +14,19 @@ per decoder step, each averaged over ``--steps`` steps after a warm-up, all in t
 - the rest of the lean step (attention, norms, Python) = lean − its linear layers.
 
 A 30 s clip is 14 rows, a 3-minute song 78.
+
+``--variants`` prints instead what three ideas for a faster step would gain at ``--rows``, each
+against what the step does, measured alone with 64 MB written between calls (inside a step the
+weights streaming through evict the cache; measured without it, small operands stay cached and
+every variant looks better than it is):
+
+- attention with keys and values stored in bf16 (half the bytes read) against fp32, through the
+  step's kernel (SDPA), per call, at the cross-attention's 51 positions and at 128 cached tokens;
+- the prepacked products with q, k, v in one product and the gated feed-forward's two input
+  products in one, against separate ones, per layer;
+- int8 weights with float activations (``torch.ops.aten._weight_int8pack_mm``, the CPU kernel of
+  torchao's int8 weight-only format; fp32 and bf16 activations) against torch.ao's dynamic int8
+  (``--precision int8``) and ``F.linear``, every per-token linear layer of a step.
 """
 
 from __future__ import annotations
@@ -48,7 +61,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=14)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--precision", default="fp32", choices=CPU_PRECISIONS)
+    parser.add_argument("--variants", action="store_true", help="what three rejected ideas would gain")
     args = parser.parse_args()
+    if args.variants:
+        print(describe())
+        variants(args.rows)
+        return
 
     import torch
 
@@ -99,6 +117,78 @@ def main() -> None:
     if kernel in timings:
         print(f"  lean step outside its linear layers (attention, norms, Python): "
               f"{(lean - timings[kernel]) * 1000:.2f} ms per step; lean ÷ its linear layers: {lean / timings[kernel]:.2f}")
+
+
+def evicting(run, calls: int = 60) -> float:
+    """Seconds per call of ``run()`` with 64 MB written before each call (not timed): operands come
+    from memory, as inside a step where ~120 MB of weights stream through between two uses."""
+    import torch
+
+    flush = torch.empty(16 * 1024 * 1024)
+    total = 0.0
+    for i in range(calls + 3):
+        flush.add_(1.0)
+        start = time.perf_counter()
+        run()
+        if i >= 3:
+            total += time.perf_counter() - start
+    return total / calls
+
+
+def variants(rows: int) -> None:
+    import torch
+    import torch.nn.functional as F
+
+    from bridge.engine import stepper
+
+    heads, width, model_dim, ff = 8, 64, 512, 2048  # Pop2PianoConfig's defaults
+    generator = torch.Generator().manual_seed(0)
+    with torch.inference_mode():
+        print(f"rows {rows}; per call, 64 MB written between calls")
+        for length in (51, 128):
+            times = {}
+            for dtype in (torch.float32, torch.bfloat16):
+                keys, values = (torch.randn(rows, heads, 256, width, generator=generator).to(dtype) for _ in "kv")
+                query = torch.randn(rows, heads, 1, width, generator=generator).to(dtype)
+                bias = torch.randn(1, heads, 1, length, generator=generator).to(dtype)
+                times[dtype] = evicting(lambda: F.scaled_dot_product_attention(
+                    query, keys[:, :, :length], values[:, :, :length], attn_mask=bias, scale=1.0))
+            print(f"  attention over {length:3d} positions: fp32 {times[torch.float32] * 1e6:6.0f} us, "
+                  f"bf16 keys and values {times[torch.bfloat16] * 1e6:6.0f} us "
+                  f"({times[torch.bfloat16] / times[torch.float32]:.2f}x)")
+        x = torch.randn(rows, 1, model_dim, generator=generator)
+        for name, out, parts in (("q, k, v", model_dim, 3), ("gated feed-forward input", ff, 2)):
+            layers = [torch.nn.Linear(model_dim, out, bias=False) for _ in range(parts)]
+            joined = torch.nn.Linear(model_dim, out * parts, bias=False)
+            joined.weight.copy_(torch.cat([layer.weight for layer in layers]))
+            separate = [stepper.prepacked(layer) for layer in layers]
+            fused = stepper.prepacked(joined)
+            apart = evicting(lambda: [run(x) for run in separate])
+            together = evicting(lambda: fused(x).split(out, -1))
+            print(f"  prepacked {name}: {parts} products {apart * 1e6:6.0f} us, one product {together * 1e6:6.0f} us "
+                  f"({together / apart:.2f}x)")
+        # one step's per-token linear layers: per block q, k, v, o, cross q, cross o (512→512), the gated
+        # feed-forward's two inputs (512→2048) and its output (2048→512); then the head (512→2400)
+        shapes = ([(model_dim, model_dim)] * 6 + [(ff, model_dim)] * 2 + [(model_dim, ff)]) * 6 + [(2400, model_dim)]
+        layers = [torch.nn.Linear(i, o, bias=False) for o, i in shapes]
+        inputs = {w: torch.randn(rows, w, generator=generator) for w in (model_dim, ff)}
+        quantised = [torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(layer), {torch.nn.Linear},
+                                                            dtype=torch.qint8)[0] for layer in layers]
+        int8_weights = []
+        for layer in layers:
+            scale = layer.weight.abs().amax(1) / 127
+            int8_weights.append((torch.round(layer.weight / scale[:, None]).to(torch.int8), scale))
+        plain = evicting(lambda: [F.linear(inputs[layer.in_features], layer.weight) for layer in layers], 10)
+        dynamic = evicting(lambda: [q(inputs[layer.in_features]) for q, layer in zip(quantised, layers)], 10)
+        weight_only = evicting(lambda: [torch.ops.aten._weight_int8pack_mm(inputs[layer.in_features], w, scale)
+                                        for (w, scale), layer in zip(int8_weights, layers)], 10)
+        halves = {w: x.bfloat16() for w, x in inputs.items()}
+        weight_only_bf16 = evicting(lambda: [torch.ops.aten._weight_int8pack_mm(halves[layer.in_features], w,
+                                                                                scale.bfloat16())
+                                             for (w, scale), layer in zip(int8_weights, layers)], 10)
+        print(f"  a step's linear layers: F.linear {plain * 1e3:.2f} ms, dynamic int8 {dynamic * 1e3:.2f} ms, "
+              f"int8 weights with fp32 activations {weight_only * 1e3:.2f} ms, with bf16 activations "
+              f"{weight_only_bf16 * 1e3:.2f} ms")
 
 
 if __name__ == "__main__":
