@@ -183,9 +183,9 @@ def variants(rows: int) -> None:
         weight_only = evicting(lambda: [torch.ops.aten._weight_int8pack_mm(inputs[layer.in_features], w, scale)
                                         for (w, scale), layer in zip(int8_weights, layers)], 10)
         halves = {w: x.bfloat16() for w, x in inputs.items()}
-        weight_only_bf16 = evicting(lambda: [torch.ops.aten._weight_int8pack_mm(halves[layer.in_features], w,
-                                                                                scale.bfloat16())
-                                             for (w, scale), layer in zip(int8_weights, layers)], 10)
+        half_scales = [(w, scale.bfloat16()) for w, scale in int8_weights]
+        weight_only_bf16 = evicting(lambda: [torch.ops.aten._weight_int8pack_mm(halves[layer.in_features], w, scale)
+                                             for (w, scale), layer in zip(half_scales, layers)], 10)
         print(f"  a step's linear layers: F.linear {plain * 1e3:.2f} ms, dynamic int8 {dynamic * 1e3:.2f} ms, "
               f"int8 weights with fp32 activations {weight_only * 1e3:.2f} ms, with bf16 activations "
               f"{weight_only_bf16 * 1e3:.2f} ms")

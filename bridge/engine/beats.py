@@ -14,6 +14,7 @@ import logging
 
 import numpy as np
 
+from bridge.engine.jit_lock import first_call
 from bridge.engine.optional import essentia_available, essentia_standard
 from bridge.engine.request import TRACKERS
 from bridge.engine.timing import fixed_grid
@@ -73,7 +74,27 @@ def _essentia(samples: np.ndarray) -> tuple[float, np.ndarray, str] | str:
     return float(bpm), np.asarray(beats, dtype=np.float64), ESSENTIA
 
 
+LIBROSA_CODE = "librosa beat tracker"  # jit_lock's name for the numba code _librosa_track reaches
+_WARM_UP_BPM = 120.0
+
+
 def _librosa(samples: np.ndarray) -> tuple[float, np.ndarray, str] | str:
+    """librosa's tracker; a process's first use runs it on a click track under :mod:`jit_lock`, so
+    that every numba function it reaches is compiled or loaded while no other bridge process is
+    (the clip itself may stop early, at "no onsets", and leave some to compile unlocked later)."""
+    first_call(LIBROSA_CODE, lambda: _librosa_track(_click_track(4.0, _WARM_UP_BPM)))
+    return _librosa_track(samples)
+
+
+def _click_track(seconds: float, bpm: float) -> np.ndarray:
+    """Decaying 1 kHz clicks on the beat at :data:`TRACKER_SAMPLE_RATE`: a clip every tracker path runs
+    to the end on. Pure."""
+    t = np.arange(int(seconds * TRACKER_SAMPLE_RATE)) / TRACKER_SAMPLE_RATE
+    since_beat = np.mod(t, 60.0 / bpm)
+    return (np.sin(2 * np.pi * 1000.0 * t) * np.exp(-since_beat * 60.0)).astype(np.float32)
+
+
+def _librosa_track(samples: np.ndarray) -> tuple[float, np.ndarray, str] | str:
     import librosa  # a second of import time (numba), paid only when essentia is missing
 
     y = np.ascontiguousarray(samples, dtype=np.float32)

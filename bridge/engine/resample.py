@@ -15,6 +15,8 @@ from __future__ import annotations
 import numba  # comes with resampy, which the reference features need anyway
 import numpy as np
 
+from bridge.engine.jit_lock import first_call
+
 _BLOCK = 4096  # outputs per work item: the accumulators stay in the L1 cache
 
 
@@ -72,6 +74,7 @@ def _fir_decimate(phases, factor, pad, left, right, out):  # type: ignore[no-unt
 
 
 _kernel = numba.njit(parallel=True, nogil=True, cache=True)(_fir_decimate)
+KERNEL_CODE = "kaiser_best decimator"  # jit_lock's name for _kernel: its first call compiles or loads it
 
 
 def decimate(samples: np.ndarray, factor: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -91,7 +94,7 @@ def decimate(samples: np.ndarray, factor: int, left: np.ndarray, right: np.ndarr
     phases = np.ascontiguousarray(padded.reshape(-1, factor).T)  # phases[p][m] = padded[factor*m + p]
     out = np.empty(n_out, np.float32)
     if n_out:
-        _kernel(phases, factor, pad, left, right, out)
+        first_call(KERNEL_CODE, lambda: _kernel(phases, factor, pad, left, right, out))
     return out
 
 
