@@ -246,7 +246,7 @@ class JobManager:
                 session.finish()
             midi_path, notes_path = self._write(clip, arrangement, out_dir) if out_dir is not None else ("", "")
             job.arrangement, job.midi_path, job.notes_path = arrangement, midi_path, notes_path
-            self._finish(job, DONE, JobDone(job.id, midi_path, notes_path, len(playable(arrangement.notes))))
+            self._complete(job, JobDone(job.id, midi_path, notes_path, len(playable(arrangement.notes))), session)
         except Cancelled:
             self._silence(session)
             self._finish(job, CANCELLED, JobCancelled(job.id))
@@ -395,6 +395,19 @@ class JobManager:
     def _silence(self, session: Session | None) -> None:
         if session is not None and session.active and self._player is not None:
             self._player.stop()
+
+    def _complete(self, job: Job, event: JobDone, session: Session | None) -> None:
+        """The job is done; a cancel that came after the engine's last check for one (while the files
+        were written or the last notes handed over) is not lost: it is handled as a cancel after done,
+        its live playback stopped and cancelled sent to whoever the job answers. Under the lock
+        :meth:`cancel` takes, so a cancel is either before this (and handled here) or after (and
+        finds the job done)."""
+        with self._cond:
+            self._finish(job, DONE, event)
+            if job.cancel.is_set() and session is not None and session.active and self._player is not None:
+                self._player.stop()
+                for target in dict.fromkeys([job.target, *job.cancel_targets]):
+                    self._emit(target, JobCancelled(job.id))
 
     def _finish(self, job: Job, state: str, event: JobEvent) -> None:
         job.state = state  # before the event goes out: a client may act on it at once

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 import audio_fixtures
+import mido
 import pytest
 import soundfile as sf
 
@@ -24,6 +25,8 @@ from bridge.jobs.api import (
 )
 from bridge.jobs.inference import EngineInfo, LocalEngine
 from bridge.jobs.manager import JobManager
+from bridge.output.live import Player
+from bridge.output.ports import MidiPort
 
 SR = 44100
 
@@ -200,6 +203,48 @@ def test_cancel_a_queued_and_a_running_job_and_everyone_who_asked_hears_it(local
         with pytest.raises(NotFound):
             manager.cancel("nobody")
         assert engine.started == ["composer7"]  # the cancelled queued job never started
+    finally:
+        manager.shutdown()
+
+
+class CancelOnReturn(GatedEngine):
+    """The real engine; as it returns its result, a cancel comes in (``cancel()`` is set by the test):
+    the moment after the engine's last check for a cancel, while the manager still runs the job."""
+
+    cancel_now: Any = None
+
+    def convert(self, clip: ClipRequest, digest: str, progress: Any, cancel: threading.Event,
+                on_chunk: Any) -> Arrangement:
+        arrangement = self.engine.convert(clip, digest, progress, cancel, on_chunk)
+        self.cancel_now()
+        return arrangement
+
+
+class CountingPort(MidiPort):
+    """A port that keeps what the player sends (no device needed for the manager's logic)."""
+
+    def __init__(self) -> None:
+        self.messages: list[mido.Message] = []
+
+    def send(self, message: mido.Message) -> None:
+        self.messages.append(message)
+
+
+def test_a_cancel_after_the_engines_last_check_stops_the_live_playback_and_is_answered(local, song, tmp_path):
+    """It used to be lost: the job went on to done, its playback went on, and the canceller heard
+    nothing more (a daemon test caught it once: cancel sent as the first live note sounded)."""
+    engine = CancelOnReturn(local)
+    port = CountingPort()
+    manager, recorder = make(engine, live=lambda: Player(port))
+    engine.cancel_now = lambda: manager.cancel("w1", "canceller")
+    try:
+        manager.submit(request("w1", song, "composer9", str(tmp_path), output="both"), "owner")
+        assert isinstance(recorder.final("w1"), JobDone)  # the result is complete and written
+        recorder.wait_for(lambda: any(isinstance(e, JobCancelled) for e in recorder.of("w1")), timeout=10)
+        cancelled_to = [t for e, t in recorder.events if isinstance(e, JobCancelled)]
+        assert cancelled_to == ["owner", "canceller"]
+        assert manager._player is not None and manager._player.wait_idle(2)  # stopped, not playing 6 s
+        assert any(m.type == "control_change" and m.control == 123 for m in port.messages)  # all notes off
     finally:
         manager.shutdown()
 
