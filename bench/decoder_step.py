@@ -63,22 +63,17 @@ def main() -> None:
     parser.add_argument("--precision", default="fp32", choices=CPU_PRECISIONS)
     parser.add_argument("--variants", action="store_true", help="what three rejected ideas would gain")
     args = parser.parse_args()
+    print(describe())
+    loaded = full_size("fp32" if args.variants else args.precision)  # the variants start from fp32 layers
     if args.variants:
-        print(describe())
-        variants(args.rows)
+        variants(loaded.model, args.rows)
         return
 
     import torch
 
-    import tiny_model
     from bridge.engine import stepper
     from bridge.engine.decoding import _cache_keyword, _new_cache
-    from bridge.engine.model import load, resolve
 
-    print(describe())
-    with tempfile.TemporaryDirectory() as work:
-        loaded = load(resolve(tiny_model.build(os.path.join(work, "model"), full_size=True, eos_scale=0.0)), "cpu",
-                      precision=args.precision)
     model, rows, steps = loaded.model, args.rows, args.steps
     capacity = steps + 8
     dtype = stepper.float_dtype(model)
@@ -119,6 +114,16 @@ def main() -> None:
               f"{(lean - timings[kernel]) * 1000:.2f} ms per step; lean ÷ its linear layers: {lean / timings[kernel]:.2f}")
 
 
+def full_size(precision: str):  # noqa: ANN201 - a bridge.engine.model.LoadedModel
+    """The full-size random-weight Pop2Piano (default ``Pop2PianoConfig``), loaded in ``precision``."""
+    import tiny_model
+    from bridge.engine.model import load, resolve
+
+    with tempfile.TemporaryDirectory() as work:
+        return load(resolve(tiny_model.build(os.path.join(work, "model"), full_size=True, eos_scale=0.0)), "cpu",
+                    precision=precision)
+
+
 def evicting(run, calls: int = 60) -> float:
     """Seconds per call of ``run()`` with 64 MB written before each call (not timed): operands come
     from memory, as inside a step where ~120 MB of weights stream through between two uses."""
@@ -135,13 +140,14 @@ def evicting(run, calls: int = 60) -> float:
     return total / calls
 
 
-def variants(rows: int) -> None:
+def variants(model, rows: int) -> None:  # noqa: ANN001 - a fp32 Pop2PianoForConditionalGeneration
     import torch
     import torch.nn.functional as F
 
     from bridge.engine import stepper
 
-    heads, width, model_dim, ff = 8, 64, 512, 2048  # Pop2PianoConfig's defaults
+    config = model.config
+    heads, width, model_dim = int(config.num_heads), int(config.d_kv), int(config.d_model)
     generator = torch.Generator().manual_seed(0)
     with torch.inference_mode():
         print(f"rows {rows}; per call, 64 MB written between calls")
@@ -157,21 +163,21 @@ def variants(rows: int) -> None:
                   f"bf16 keys and values {times[torch.bfloat16] * 1e6:6.0f} us "
                   f"({times[torch.bfloat16] / times[torch.float32]:.2f}x)")
         x = torch.randn(rows, 1, model_dim, generator=generator)
-        for name, out, parts in (("q, k, v", model_dim, 3), ("gated feed-forward input", ff, 2)):
-            layers = [torch.nn.Linear(model_dim, out, bias=False) for _ in range(parts)]
-            joined = torch.nn.Linear(model_dim, out * parts, bias=False)
+        block = model.decoder.block[0]
+        attention, dense = block.layer[0].SelfAttention, block.layer[-1].DenseReluDense
+        for name, layers in (("q, k, v", [attention.q, attention.k, attention.v]),
+                             ("gated feed-forward input", [dense.wi_0, dense.wi_1])):
+            out = layers[0].out_features
+            joined = torch.nn.Linear(model_dim, out * len(layers), bias=False)
             joined.weight.copy_(torch.cat([layer.weight for layer in layers]))
             separate = [stepper.prepacked(layer) for layer in layers]
             fused = stepper.prepacked(joined)
             apart = evicting(lambda: [run(x) for run in separate])
             together = evicting(lambda: fused(x).split(out, -1))
-            print(f"  prepacked {name}: {parts} products {apart * 1e6:6.0f} us, one product {together * 1e6:6.0f} us "
-                  f"({together / apart:.2f}x)")
-        # one step's per-token linear layers: per block q, k, v, o, cross q, cross o (512→512), the gated
-        # feed-forward's two inputs (512→2048) and its output (2048→512); then the head (512→2400)
-        shapes = ([(model_dim, model_dim)] * 6 + [(ff, model_dim)] * 2 + [(model_dim, ff)]) * 6 + [(2400, model_dim)]
-        layers = [torch.nn.Linear(i, o, bias=False) for o, i in shapes]
-        inputs = {w: torch.randn(rows, w, generator=generator) for w in (model_dim, ff)}
+            print(f"  prepacked {name}: {len(layers)} products {apart * 1e6:6.0f} us, one product "
+                  f"{together * 1e6:6.0f} us ({together / apart:.2f}x)")
+        layers = stepper.decoder_linears(model)  # every per-token linear layer of a step, and the head
+        inputs = {w: torch.randn(rows, w, generator=generator) for w in {layer.in_features for layer in layers}}
         quantised = [torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(layer), {torch.nn.Linear},
                                                             dtype=torch.qint8)[0] for layer in layers]
         int8_weights = []
