@@ -329,7 +329,7 @@ class Converter:
         request: ClipRequest,
         generation: dict[str, Any] | None,
         cancel: threading.Event | None,
-        on_chunk: _Playback | None,
+        playback: _Playback | None,
         report: ProgressCallback,
         done: int,
     ) -> dict[int, list[int]]:
@@ -345,15 +345,15 @@ class Converter:
             started = time.monotonic()
             _check_cancel(cancel)
             streamer = None
-            if on_chunk is not None and batch.stream:
+            if playback is not None and batch.stream:
                 after = batch.last if batch.last < count else None
                 streamer = self._streamer(batch.first, batch.size, count, after, analysis.grid, analysis.clip, request,
-                                          on_chunk)
+                                          playback)
             finished = done
             on_step = self._stepper(streamer, report,
                                     lambda steps: self._generating(finished, batch.size, steps, count))
-            if on_chunk is not None and batch.stream and batch.first == 0:
-                on_step = self._gated(on_chunk, on_step)
+            if playback is not None and batch.stream and batch.first == 0:
+                on_step = self._gated(playback, on_step)
             generated = self._generate(analysis.mel[batch.first:batch.last], [request.composer] * batch.size,
                                        generation, cancel, on_step)
             _check_cancel(cancel)  # generation stops at the next token once cancel is set

@@ -112,9 +112,6 @@ class Pacer:
         self.max_steps = max_steps
         self.cost = cost if cost is not None else StepCost()
 
-    def observe(self, rows: int, seconds: float, steps: int) -> None:
-        self.cost.observe_batch(rows, seconds, steps)
-
     def next_size(self, first: int, now: float, playback_start: float | None) -> int:
         """Rows for the batch starting at chunk ``first`` (wall clock ``now``; playback began at ``playback_start``)."""
         remaining = len(self.chunk_end) - first

@@ -71,9 +71,9 @@ def test_the_pacer_takes_the_largest_batch_that_keeps_playback_ahead():
     ends = [4.0 * (i + 1) for i in range(40)]  # 40 chunks of 4 s of music
     pacer = Pacer(ends, first_batch=2, max_size=64, max_steps=255)
     assert pacer.next_size(0, now=0.0, playback_start=None) == 2  # nothing measured yet
-    pacer.observe(2, seconds=2.0, steps=100)  # 20 ms a step for 2 rows
+    pacer.cost.observe_batch(2, seconds=2.0, steps=100)  # 20 ms a step for 2 rows
     # chunk 2 ends 12 s into playback, which began at 1 s; 100 steps must be done by then
-    pacer.observe(20, seconds=3.8, steps=100)  # 38 ms for 20 rows: 1 ms more a step for each row
+    pacer.cost.observe_batch(20, seconds=3.8, steps=100)  # 38 ms for 20 rows: 1 ms more a step for each row
     size = pacer.next_size(2, now=8.0, playback_start=1.0)
     assert size < 38 and 8.0 + 100 * pacer.cost(size) <= 1.0 + 12.0 < 8.0 + 100 * pacer.cost(size + 1)  # the largest
     # with time to spare, no more than twice the largest batch measured (the cost line is not trusted further)

@@ -255,7 +255,7 @@ def test_a_live_start_at_the_first_notes_arms_no_gate(converter, monkeypatch):
     step = converter._gated(playback, lambda rows, tokens: None)
     step([0], [5])
     assert playback.gate is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="live_start"):
         from bridge.engine.converter import Converter
 
         Converter("/nonexistent", live_start="whenever")

@@ -137,8 +137,8 @@ def test_jack_virtual_port_is_read_back_by_a_real_input(jack):
     player = Player(port)
     listener = JackListener(name)
     try:
-        # A first note proves the JACK connection carries events (on a loaded machine a fixed sleep did not:
-        # the first notes of the run were lost once); then the notes counted.
+        # A first note proves the JACK connection carries events before the notes are counted (instead of a
+        # fixed sleep; the failures once blamed on that sleep came from the listener: see JackListener).
         player.play([Note(100, 0.0, 0.01, 1)])
         assert player.wait_idle(10)
         listener.wait_for(lambda l: l.note_ons() == 1 and not l.sounding(), timeout=10)
