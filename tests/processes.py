@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -20,6 +21,7 @@ from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from bridge.daemon.udp import grow_receive_buffer
+from bridge.output.ports import MidiPort
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JACK_SERVER = f"p2ptest{os.getpid()}"
@@ -219,6 +221,22 @@ def sounding(messages) -> set[int]:
         elif m.type == "control_change" and m.control == 123:
             on.clear()
     return on
+
+
+class RecordingPort(MidiPort):
+    """A bridge MIDI port that keeps what a player sends, with the time it was sent: the player's own
+    logic, without a MIDI device."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[float, Any]] = []  # (perf_counter, mido.Message)
+        self.lock = threading.Lock()
+
+    def send(self, message: Any) -> None:
+        with self.lock:
+            self.messages.append((time.perf_counter(), message))
+
+    def sounding(self) -> set[int]:
+        return sounding(m for _t, m in self.messages)
 
 
 class JackListener:

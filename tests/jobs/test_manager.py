@@ -14,9 +14,9 @@ import time
 from typing import Any
 
 import audio_fixtures
-import mido
 import pytest
 import soundfile as sf
+from processes import RecordingPort
 
 from bridge.engine.types import Arrangement, ClipRequest
 from bridge.errors import BadRequest, Busy, Cancelled, DuplicateId, NotFound
@@ -26,7 +26,6 @@ from bridge.jobs.api import (
 from bridge.jobs.inference import EngineInfo, LocalEngine
 from bridge.jobs.manager import JobManager
 from bridge.output.live import Player
-from bridge.output.ports import MidiPort
 
 SR = 44100
 
@@ -220,21 +219,11 @@ class CancelOnReturn(GatedEngine):
         return arrangement
 
 
-class CountingPort(MidiPort):
-    """A port that keeps what the player sends (no device needed for the manager's logic)."""
-
-    def __init__(self) -> None:
-        self.messages: list[mido.Message] = []
-
-    def send(self, message: mido.Message) -> None:
-        self.messages.append(message)
-
-
 def test_a_cancel_after_the_engines_last_check_stops_the_live_playback_and_is_answered(local, song, tmp_path):
     """It used to be lost: the job went on to done, its playback went on, and the canceller heard
     nothing more (a daemon test caught it once: cancel sent as the first live note sounded)."""
     engine = CancelOnReturn(local)
-    port = CountingPort()
+    port = RecordingPort()
     manager, recorder = make(engine, live=lambda: Player(port))
     engine.cancel_now = lambda: manager.cancel("w1", "canceller")
     try:
@@ -244,7 +233,7 @@ def test_a_cancel_after_the_engines_last_check_stops_the_live_playback_and_is_an
         cancelled_to = [t for e, t in recorder.events if isinstance(e, JobCancelled)]
         assert cancelled_to == ["owner", "canceller"]
         assert manager._player is not None and manager._player.wait_idle(2)  # stopped, not playing 6 s
-        assert any(m.type == "control_change" and m.control == 123 for m in port.messages)  # all notes off
+        assert any(m.type == "control_change" and m.control == 123 for _t, m in port.messages)  # all notes off
     finally:
         manager.shutdown()
 

@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import os
-import threading
 import time
 
 import mido
 import pytest
-from processes import Daemon, JackListener, Peer, sounding
+from processes import Daemon, JackListener, Peer, RecordingPort
 
 from bridge.engine.types import Note
 from bridge.output.live import Player
 from bridge.output.ports import MidiPort, api_name, open_port
-
-
-class Recorder(MidiPort):
-    """A port that collects what a player sends, with the time it was sent."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[float, mido.Message]] = []
-        self.lock = threading.Lock()
-
-    def send(self, message: mido.Message) -> None:
-        with self.lock:
-            self.messages.append((time.perf_counter(), message))
-
-    def sounding(self) -> set[int]:
-        return sounding(m for _t, m in self.messages)
 
 
 def _notes(messages):
@@ -37,7 +21,7 @@ def _notes(messages):
 @pytest.fixture()
 def recorded():
     """A player whose port is a recorder of what it sends, with timestamps; closed afterwards."""
-    rec = Recorder()
+    rec = RecordingPort()
     player = Player(rec)
     yield player, rec
     player.close()
