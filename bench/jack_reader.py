@@ -8,8 +8,8 @@ and plays 50 notes 10 ms apart per round (the read-back test's notes) into one r
 - ``callback``: mido's rtmidi input with a callback, which RtMidi runs inside JACK's process thread
   (RtMidi 5.0.0, ``jackProcessIn``); ``--hold-ms`` keeps every third call busy that long, as a
   callback waiting on the GIL would;
-- ``queue``: python-rtmidi's ``MidiIn`` without a callback (RtMidi copies into its C++ queue in the
-  process thread) drained by a Python thread, what ``tests/processes.py``'s ``JackListener`` does.
+- ``queue``: ``tests/processes.py``'s ``JackListener``, the tests' reader: python-rtmidi's ``MidiIn``
+  without a callback (RtMidi copies into its C++ queue in the process thread), drained by a Python thread.
 
 ``--busy N`` runs N busy-looping processes alongside, as the test workers do. A round is bad when the
 reader did not get exactly 50 note-ons and 50 note-offs within 3 s of the Player's end. Printed: the
@@ -22,16 +22,14 @@ import argparse
 import os
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 sys.path.insert(0, os.path.join(HERE, ".."))
 
 from bench_machine import describe  # noqa: E402
-from processes import Jack  # noqa: E402
+from processes import Jack, JackListener  # noqa: E402
 
 from bridge.engine.types import Note  # noqa: E402
 from bridge.output.live import Player  # noqa: E402
@@ -40,70 +38,45 @@ from bridge.output.ports import open_port  # noqa: E402
 NOTES = 50
 
 
-def callback_reader(name: str, got: list, hold: float) -> Callable[[], None]:
-    import mido
+class CallbackReader:
+    """mido's rtmidi input with a callback (run by RtMidi in JACK's process thread), with the listener's
+    ``messages`` and ``close``; the callback is held ``hold`` seconds every third message."""
 
-    backend = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True)
-    port_name = next(n for n in backend.get_input_names() if name in n)
+    def __init__(self, name: str, hold: float) -> None:
+        import mido
 
-    def received(message: mido.Message) -> None:
-        got.append(message)
-        if hold and len(got) % 3 == 0:
-            start = time.perf_counter()
-            while time.perf_counter() - start < hold:
-                pass
+        self.messages: list = []
+        backend = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True)
+        port_name = next(n for n in backend.get_input_names() if name in n)
 
-    port = backend.open_input(port_name, callback=received)
-    return port.close
+        def received(message: mido.Message) -> None:
+            self.messages.append((time.perf_counter(), message))
+            if hold and len(self.messages) % 3 == 0:
+                start = time.perf_counter()
+                while time.perf_counter() - start < hold:
+                    pass
 
-
-def queue_reader(name: str, got: list, hold: float) -> Callable[[], None]:
-    import mido
-    import rtmidi
-
-    midi_in = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, queue_size_limit=4096)
-    midi_in.open_port(next(i for i, n in enumerate(midi_in.get_ports()) if name in n))
-    stop = threading.Event()
-
-    def drain() -> None:
-        while not stop.is_set():
-            message = midi_in.get_message()
-            if message is None:
-                stop.wait(0.002)
-            else:
-                got.append(mido.Message.from_bytes(message[0]))
-
-    thread = threading.Thread(target=drain, daemon=True)
-    thread.start()
-
-    def close() -> None:
-        stop.set()
-        thread.join(5)
-        midi_in.close_port()
-        midi_in.delete()
-
-    return close
+        self.close = backend.open_input(port_name, callback=received).close
 
 
-def run(kind: str, reader, player: Player, name: str, rounds: int, hold: float) -> None:
-    got: list = []
-    close = reader(name, got, hold)
+def run(kind: str, reader, player: Player, rounds: int) -> None:  # noqa: ANN001 - messages and close()
     time.sleep(0.5)
     bad = []
     try:
         for round_ in range(rounds):
-            got.clear()
+            reader.messages.clear()
             player.play([Note(60 + i % 12, i * 0.01, i * 0.01 + 0.05, 90) for i in range(NOTES)])
             player.wait_idle(10)
             deadline = time.monotonic() + 3
-            while time.monotonic() < deadline and len(got) < 2 * NOTES:
+            while time.monotonic() < deadline and len(reader.messages) < 2 * NOTES:
                 time.sleep(0.02)
+            got = [m for _t, m in reader.messages]
             ons = sum(1 for m in got if m.type == "note_on" and m.velocity > 0)
             offs = sum(1 for m in got if m.type == "note_off" or (m.type == "note_on" and m.velocity == 0))
             if (ons, offs) != (NOTES, NOTES):
                 bad.append((round_, ons, offs))
     finally:
-        close()
+        reader.close()
     shown = ", ".join(f"round {r}: {on} on / {off} off" for r, on, off in bad[:3])
     print(f"  {kind:9s} bad rounds {len(bad)} of {rounds}" + (f"  ({shown})" if bad else ""))
 
@@ -124,8 +97,8 @@ def main() -> None:
     try:
         print(f"{NOTES} notes 10 ms apart per round, {args.busy} busy processes, callback held "
               f"{args.hold_ms:g} ms every third message")
-        run("callback", callback_reader, player, name, args.rounds, args.hold_ms / 1000)
-        run("queue", queue_reader, player, name, args.rounds, args.hold_ms / 1000)
+        run("callback", CallbackReader(name, args.hold_ms / 1000), player, args.rounds)
+        run("queue", JackListener(name), player, args.rounds)
     finally:
         player.close()
         for process in busy:
