@@ -40,9 +40,11 @@ class Holder:
         assert self.process.stdout.readline().strip() == "held"
 
     def release(self) -> float:
+        """Let go; the clock time just before (the lock cannot be free earlier than this)."""
+        letting_go = time.monotonic()
         self.process.stdin.close()
         self.process.wait(10)
-        return time.monotonic()
+        return letting_go
 
     def kill(self) -> None:
         self.process.kill()
